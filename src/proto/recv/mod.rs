@@ -1,0 +1,477 @@
+//! The receiver state machine: datagrams in, ordered messages and exact loss reports out.
+//! No I/O, no clock.
+//!
+//! `handle(now, datagram)` runs the checks cheapest first — length, version and kind, key id,
+//! session freshness, replay window, AEAD open — then marks the packet number, then hands
+//! data symbols to the block assembler and heartbeats to the loss accounting. Every datagram
+//! that fails a check is counted under its reason in [`Counters`] and dropped; none can make
+//! the receiver panic or stall. `poll_event()` yields what happened; `handle_timeout(now)`
+//! gives up blocks whose reorder window has passed, at `poll_timeout()`.
+//!
+//! Sessions: a session id carries the sender's start time in its high 32 bits. A datagram of
+//! an older session than the current one, or of a session already replaced, is dropped as
+//! stale, so captured traffic of a previous sender run cannot be replayed into this one.
+
+mod assembler;
+mod channels;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub use assembler::MAX_BLOCK_SPAN;
+pub use channels::{ChannelSpec, MAX_STREAMS_PER_CHANNEL};
+
+use self::assembler::Assembler;
+use self::channels::Channels;
+use super::frame::{Frames, MessageKind};
+use super::reader::Reader;
+use super::replay::{Freshness, ReplayWindow};
+use super::seal::SessionKey;
+use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader};
+use crate::keys::LinkKey;
+
+/// Sessions remembered after they were replaced, to refuse their datagrams.
+const RETIRED_SESSIONS: usize = 16;
+
+/// What the receiver needs to know; all of it comes from the policy.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// Every key accepted (rotation overlap).
+    pub keys: Vec<LinkKey>,
+    /// This side's policy fingerprint (first 16 bytes).
+    pub fingerprint: [u8; 16],
+    /// The channels the policy declares.
+    pub channels: Vec<ChannelSpec>,
+    /// How long a block may wait for its missing symbols once a later block is known.
+    pub reorder_window: Duration,
+    /// Bound on the memory of blocks being reassembled.
+    pub max_pending_bytes: usize,
+}
+
+/// What the receiver reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete message, in channel order.
+    Message {
+        /// Channel id.
+        channel: u32,
+        /// Stream id (0 on datagram channels).
+        stream: u32,
+        /// What the message means.
+        kind: MessageKind,
+        /// Its sequence number in the channel.
+        seq: u64,
+        /// Its bytes.
+        payload: Vec<u8>,
+    },
+    /// Messages `first_seq .. first_seq + count` of `channel` will never arrive.
+    Lost {
+        /// Channel id.
+        channel: u32,
+        /// First lost sequence number.
+        first_seq: u64,
+        /// How many consecutive messages.
+        count: u64,
+    },
+    /// A stream lost data or its end: its consumer must see an abort, not a clean end.
+    StreamBroken {
+        /// Channel id.
+        channel: u32,
+        /// Stream id.
+        stream: u32,
+    },
+    /// A heartbeat arrived.
+    Heartbeat {
+        /// Its session.
+        session: u64,
+        /// Its body.
+        heartbeat: Heartbeat,
+        /// Whether the sender's policy fingerprint equals ours.
+        fingerprint_matches: bool,
+    },
+    /// A new sender session was authenticated and replaces `previous`.
+    SessionStarted {
+        /// The new session id.
+        session: u64,
+        /// The session it replaces.
+        previous: Option<u64>,
+    },
+}
+
+/// Every outcome the receiver counts. Drops are named `drop_*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Datagrams handed to `handle`.
+    pub datagrams: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Dropped: shorter than a header and a tag.
+    pub drop_short: u64,
+    /// Dropped: unknown protocol version.
+    pub drop_version: u64,
+    /// Dropped: unknown datagram kind.
+    pub drop_kind: u64,
+    /// Dropped: key id not in the key file.
+    pub drop_unknown_key: u64,
+    /// Dropped: session older than the current one, or already replaced.
+    pub drop_stale_session: u64,
+    /// Dropped: packet number already seen.
+    pub drop_replay: u64,
+    /// Dropped: packet number too far behind the window.
+    pub drop_too_old: u64,
+    /// Dropped: AEAD authentication failed (forged, corrupted, or wrong key).
+    pub drop_forged: u64,
+    /// Dropped: authenticated but malformed body, or a symbol that contradicts its block.
+    pub drop_malformed: u64,
+    /// Dropped: reassembly memory full.
+    pub drop_memory: u64,
+    /// Dropped: frame for a channel the policy does not declare.
+    pub drop_unknown_channel: u64,
+    /// Dropped: frame older than the channel's next expected message.
+    pub drop_stale_frame: u64,
+    /// Dropped: message larger than the channel's `max_message`.
+    pub drop_oversize: u64,
+    /// Dropped: stream message for a stream not open (after a break) or kind wrong for the channel.
+    pub drop_stream_state: u64,
+    /// Symbols that arrived after their block was decoded or given up (not a loss).
+    pub symbols_unneeded: u64,
+    /// Source symbols rebuilt by FEC.
+    pub symbols_recovered: u64,
+    /// Blocks decoded.
+    pub blocks_decoded: u64,
+    /// Blocks given up: not enough symbols within the reorder window.
+    pub blocks_lost: u64,
+    /// Messages delivered.
+    pub messages: u64,
+    /// Bytes of messages delivered.
+    pub message_bytes: u64,
+    /// Messages declared lost.
+    pub messages_lost: u64,
+    /// Streams broken by a loss, a session change or the stream limit.
+    pub streams_broken: u64,
+    /// Heartbeats authenticated.
+    pub heartbeats: u64,
+    /// Heartbeats whose policy fingerprint differs from ours.
+    pub fingerprint_mismatches: u64,
+    /// Sessions started.
+    pub sessions: u64,
+}
+
+impl Counters {
+    /// The drop counters by name, for logs and metrics.
+    pub fn drops(&self) -> [(&'static str, u64); 15] {
+        [
+            ("short", self.drop_short),
+            ("version", self.drop_version),
+            ("kind", self.drop_kind),
+            ("unknown_key", self.drop_unknown_key),
+            ("stale_session", self.drop_stale_session),
+            ("replay", self.drop_replay),
+            ("too_old", self.drop_too_old),
+            ("forged", self.drop_forged),
+            ("malformed", self.drop_malformed),
+            ("memory", self.drop_memory),
+            ("unknown_channel", self.drop_unknown_channel),
+            ("stale_frame", self.drop_stale_frame),
+            ("oversize", self.drop_oversize),
+            ("stream_state", self.drop_stream_state),
+            ("blocks_lost", self.blocks_lost),
+        ]
+    }
+}
+
+struct Session {
+    id: u64,
+    key_id: u16,
+    key: SessionKey,
+    replay: ReplayWindow,
+    blocks: Assembler,
+    channels: Channels,
+    /// Heartbeat channel reports waiting until every block they cover is resolved.
+    tail_checks: VecDeque<(u64, Vec<(u32, u64)>)>,
+}
+
+/// The receiver side of the link protocol.
+pub struct Receiver {
+    cfg: ReceiverConfig,
+    session: Option<Session>,
+    retired: VecDeque<u64>,
+    events: VecDeque<Event>,
+    scratch_events: Vec<Event>,
+    scratch_blocks: Vec<(u64, Vec<u8>)>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("session", &self.session.as_ref().map(|s| s.id))
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+fn session_start(session: u64) -> u64 {
+    session >> 32
+}
+
+impl Receiver {
+    /// A receiver with no session yet.
+    pub fn new(cfg: ReceiverConfig) -> Self {
+        Self {
+            cfg,
+            session: None,
+            retired: VecDeque::new(),
+            events: VecDeque::new(),
+            scratch_events: Vec::new(),
+            scratch_blocks: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// What has been counted so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The current session, if one has authenticated.
+    pub fn session(&self) -> Option<u64> {
+        self.session.as_ref().map(|s| s.id)
+    }
+
+    /// Blocks held in reassembly.
+    pub fn pending_blocks(&self) -> usize {
+        self.session.as_ref().map_or(0, |s| s.blocks.pending_blocks())
+    }
+
+    /// The next event, if any. Drain after every `handle` and `handle_timeout`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call `handle_timeout` if no datagram arrives first.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.session.as_ref().and_then(|s| s.blocks.poll_timeout())
+    }
+
+    /// Gives up blocks whose reorder window has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.release(now);
+    }
+
+    /// Takes one datagram off the link. The buffer is decrypted in place.
+    pub fn handle(&mut self, now: Instant, datagram: &mut [u8]) {
+        self.counters.datagrams += 1;
+        self.counters.bytes += datagram.len() as u64;
+        if datagram.len() < wire::HEADER_LEN + wire::TAG_LEN {
+            self.counters.drop_short += 1;
+            return;
+        }
+        let Some(header) = Header::parse(datagram) else {
+            self.counters.drop_short += 1;
+            return;
+        };
+        if header.version != wire::VERSION {
+            self.counters.drop_version += 1;
+            return;
+        }
+        if let Kind::Unknown(_) = header.kind {
+            self.counters.drop_kind += 1;
+            return;
+        }
+        let current = self.session.as_ref().is_some_and(|s| s.id == header.session);
+        let opened = if current {
+            self.open_current(&header, datagram)
+        } else {
+            self.open_new(now, &header, datagram)
+        };
+        let Some(body) = opened else {
+            return;
+        };
+        match header.kind {
+            Kind::Data => self.on_symbol(now, body),
+            Kind::Heartbeat => self.on_heartbeat(now, header.session, body),
+            Kind::Unknown(_) => {}
+        }
+        self.release(now);
+    }
+
+    fn open_current<'a>(&mut self, header: &Header, datagram: &'a mut [u8]) -> Option<&'a [u8]> {
+        let session = self.session.as_mut()?;
+        if header.key_id != session.key_id {
+            self.counters.drop_forged += 1;
+            return None;
+        }
+        match session.replay.check(header.packet_number) {
+            Freshness::Fresh => {}
+            Freshness::Replayed => {
+                self.counters.drop_replay += 1;
+                return None;
+            }
+            Freshness::TooOld => {
+                self.counters.drop_too_old += 1;
+                return None;
+            }
+        }
+        match session.key.open(header.packet_number, datagram) {
+            Ok(body) => {
+                session.replay.mark(header.packet_number);
+                Some(body)
+            }
+            Err(_) => {
+                self.counters.drop_forged += 1;
+                None
+            }
+        }
+    }
+
+    fn open_new<'a>(&mut self, now: Instant, header: &Header, datagram: &'a mut [u8]) -> Option<&'a [u8]> {
+        let stale = self.retired.contains(&header.session)
+            || self
+                .session
+                .as_ref()
+                .is_some_and(|s| session_start(header.session) < session_start(s.id));
+        if stale {
+            self.counters.drop_stale_session += 1;
+            return None;
+        }
+        let Some(psk) = self.cfg.keys.iter().find(|k| k.id == header.key_id) else {
+            self.counters.drop_unknown_key += 1;
+            return None;
+        };
+        let Ok(key) = SessionKey::derive(psk, header.session) else {
+            self.counters.drop_forged += 1;
+            return None;
+        };
+        let Ok(body) = key.open(header.packet_number, datagram) else {
+            self.counters.drop_forged += 1;
+            return None;
+        };
+        self.start_session(now, header, key);
+        if let Some(s) = self.session.as_mut() {
+            s.replay.mark(header.packet_number);
+        }
+        Some(body)
+    }
+
+    fn start_session(&mut self, _now: Instant, header: &Header, key: SessionKey) {
+        let previous = self.session.take();
+        let previous_id = previous.as_ref().map(|s| s.id);
+        if let Some(mut old) = previous {
+            let incomplete = old.blocks.abandon();
+            self.counters.blocks_lost += incomplete as u64;
+            old.channels
+                .close_all(&mut self.scratch_events, &mut self.counters);
+            self.events.extend(self.scratch_events.drain(..));
+            if self.retired.len() >= RETIRED_SESSIONS {
+                self.retired.pop_front();
+            }
+            self.retired.push_back(old.id);
+            tracing::warn!(
+                old = old.id,
+                new = header.session,
+                incomplete_blocks = incomplete,
+                "sender session replaced"
+            );
+        }
+        self.counters.sessions += 1;
+        tracing::info!(
+            session = header.session,
+            key_id = header.key_id,
+            "sender session started"
+        );
+        self.session = Some(Session {
+            id: header.session,
+            key_id: header.key_id,
+            key,
+            replay: ReplayWindow::default(),
+            blocks: Assembler::new(self.cfg.reorder_window, self.cfg.max_pending_bytes),
+            channels: Channels::new(&self.cfg.channels),
+            tail_checks: VecDeque::new(),
+        });
+        self.events.push_back(Event::SessionStarted {
+            session: header.session,
+            previous: previous_id,
+        });
+    }
+
+    fn on_symbol(&mut self, now: Instant, body: &[u8]) {
+        let mut reader = Reader::new(body);
+        let Some(sh) = SymbolHeader::parse(&mut reader) else {
+            self.counters.drop_malformed += 1;
+            return;
+        };
+        if let Some(session) = self.session.as_mut() {
+            session
+                .blocks
+                .add_symbol(now, sh, reader.rest(), &mut self.counters);
+        }
+    }
+
+    fn on_heartbeat(&mut self, now: Instant, session_id: u64, body: &[u8]) {
+        let Some(heartbeat) = Heartbeat::parse(body) else {
+            self.counters.drop_malformed += 1;
+            return;
+        };
+        self.counters.heartbeats += 1;
+        let fingerprint_matches = heartbeat.fingerprint == self.cfg.fingerprint;
+        if !fingerprint_matches {
+            self.counters.fingerprint_mismatches += 1;
+        }
+        if let Some(session) = self.session.as_mut() {
+            session.blocks.note_sent_below(now, heartbeat.next_block);
+            if session.tail_checks.len() >= 8 {
+                session.tail_checks.pop_front();
+            }
+            session
+                .tail_checks
+                .push_back((heartbeat.next_block, heartbeat.channels.clone()));
+        }
+        self.events.push_back(Event::Heartbeat {
+            session: session_id,
+            heartbeat,
+            fingerprint_matches,
+        });
+    }
+
+    fn release(&mut self, now: Instant) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        session
+            .blocks
+            .release(now, &mut self.scratch_blocks, &mut self.counters);
+        for (block, data) in self.scratch_blocks.drain(..) {
+            for frame in Frames::new(&data) {
+                match frame {
+                    Ok((header, bytes)) => {
+                        session
+                            .channels
+                            .on_frame(header, bytes, &mut self.scratch_events, &mut self.counters)
+                    }
+                    Err(error) => {
+                        self.counters.drop_malformed += 1;
+                        tracing::warn!(block, %error, "authenticated block with malformed frames");
+                    }
+                }
+            }
+        }
+        let resolved_below = session.blocks.next_block().unwrap_or(0);
+        while let Some((bound, _)) = session.tail_checks.front() {
+            if *bound > resolved_below {
+                break;
+            }
+            if let Some((_, channels)) = session.tail_checks.pop_front() {
+                for (channel, next_seq) in channels {
+                    session.channels.sent_below(
+                        channel,
+                        next_seq,
+                        &mut self.scratch_events,
+                        &mut self.counters,
+                    );
+                }
+            }
+        }
+        self.events.extend(self.scratch_events.drain(..));
+    }
+}
