@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 
-/// Largest GSO send or GRO receive, in bytes.
-pub const MAX_BATCH_BYTES: usize = 65_535;
+/// Largest GSO send, in bytes: the segments travel as one IP packet inside the kernel.
+pub const SEND_BATCH_BYTES: usize = 65_000;
+/// Receive buffer per GRO read: the largest coalesced datagram train.
+pub const RECV_BUFFER_BYTES: usize = 65_535;
 /// Receive buffers handed to one `recvmmsg`.
 pub const RECV_BATCH: usize = 16;
 /// IPv4 and UDP header bytes the pacer counts for each datagram.
@@ -96,7 +98,7 @@ impl RecvLink {
             RecvLink {
                 socket,
                 state,
-                bufs: vec![vec![0; MAX_BATCH_BYTES]; RECV_BATCH],
+                bufs: vec![vec![0; RECV_BUFFER_BYTES]; RECV_BATCH],
                 meta: vec![RecvMeta::default(); RECV_BATCH],
             },
             granted,

@@ -1,0 +1,170 @@
+//! `weir-recv`: the IT side of a weir conduit.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use weir::net::RecvLink;
+use weir::policy::{self, Sink, Source};
+use weir::proto::recv::{ChannelSpec, Receiver, ReceiverConfig};
+use weir::recv::Dispatch;
+use weir::sinks::{self, SinkHandle};
+
+/// Memory for blocks being reassembled; with the sink queues this bounds the daemon's RSS.
+const MAX_PENDING_BYTES: usize = 32 << 20;
+
+/// The IT side of a weir conduit: receives the one-way link's UDP datagrams, rejects forged,
+/// replayed and malformed ones (each counted by reason), recovers lost datagrams by forward
+/// error correction, puts every channel back in order, reports exactly which messages could
+/// not be recovered, and re-emits the channels to their sinks (TCP, UDP). It never writes to
+/// the link.
+///
+/// Stop it with SIGINT or SIGTERM; open TCP streams toward consumers are then reset, never
+/// closed as if complete.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Example: weir-recv --policy /etc/weir/policy.toml\n\
+    The kernel receive buffer matters on a one-way link: raise net.core.rmem_max to at least\n\
+    recv.socket_buffer (default 32 MiB), e.g. `sysctl -w net.core.rmem_max=33554432`."
+)]
+struct Args {
+    /// The conduit's policy file (the same file as on the OT host).
+    #[arg(short, long, default_value = "/etc/weir/policy.toml")]
+    policy: PathBuf,
+    /// Log filter, e.g. `info`, `debug`, `weir=debug` (RUST_LOG wins when set).
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    weir::logging::init(&args.log, args.log_json);
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weir-recv: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let policy = policy::load(&args.policy).map_err(|e| anyhow::anyhow!("invalid policy\n{e}"))?;
+    let side = policy.require_recv().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
+    let keys = weir::keys::load(&policy.link.key_file)?;
+    let (link, granted) = RecvLink::bind(side.listen, side.socket_buffer)
+        .with_context(|| format!("cannot listen on the link at udp {}", side.listen))?;
+    // Linux grants twice what was asked (half is bookkeeping), capped at 2 × net.core.rmem_max.
+    if granted < side.socket_buffer {
+        tracing::warn!(
+            requested = side.socket_buffer,
+            granted,
+            "link receive buffer smaller than asked: bursts may be lost; raise net.core.rmem_max"
+        );
+    }
+    tracing::info!(
+        policy = %args.policy.display(),
+        fingerprint = %policy.fingerprint,
+        listen = %side.listen,
+        receive_buffer = granted,
+        keys = keys.len(),
+        "weir-recv starting"
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut dispatch = Dispatch::default();
+    let mut sink_tasks = Vec::new();
+    for ch in &policy.channels {
+        let streams = matches!(ch.source, Source::Tcp(_));
+        for sink in &ch.sinks {
+            let label = format!("{}→{}", ch.name, sink.addr());
+            let (handle, events, queued) = SinkHandle::new(label.clone(), streams, side.queue);
+            let counters = handle.counters.clone();
+            let task = match *sink {
+                Sink::Tcp(addr) => runtime.spawn(sinks::tcp::run(label, addr, events, queued, counters)),
+                Sink::Udp(addr) => {
+                    let bind: std::net::SocketAddr = if addr.is_ipv4() {
+                        ([0, 0, 0, 0], 0).into()
+                    } else {
+                        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                    };
+                    let socket = runtime
+                        .block_on(tokio::net::UdpSocket::bind(bind))
+                        .with_context(|| {
+                            format!("channel {}: cannot open a udp socket for {addr}", ch.name)
+                        })?;
+                    runtime.spawn(sinks::udp::run(label, addr, socket, events, queued, counters))
+                }
+            };
+            tracing::info!(channel = %ch.name, sink = %sink.addr(), "sink ready");
+            dispatch.add(ch.id.0, &ch.name, handle);
+            sink_tasks.push(task);
+        }
+        if ch.sinks.is_empty() {
+            tracing::warn!(channel = %ch.name, "channel has no sink: its messages are counted and discarded");
+        }
+    }
+    let receiver = Receiver::new(ReceiverConfig {
+        keys: keys.iter().cloned().collect(),
+        fingerprint: policy.fingerprint.short(),
+        channels: policy
+            .channels
+            .iter()
+            .map(|c| ChannelSpec {
+                id: c.id.0,
+                streams: matches!(c.source, Source::Tcp(_)),
+                max_message: c.max_message,
+            })
+            .collect(),
+        reorder_window: policy.link.reorder_window,
+        max_pending_bytes: MAX_PENDING_BYTES,
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_link = stop.clone();
+    let link_thread = std::thread::Builder::new()
+        .name("link-recv".into())
+        .spawn(move || weir::recv::run_link(receiver, link, dispatch, stop_link))?;
+
+    tracing::info!("weir-recv ready");
+    runtime.block_on(wait_for_signal())?;
+    tracing::info!("stopping");
+    stop.store(true, Ordering::Relaxed);
+    let counters = link_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("link thread panicked"))?;
+    // The dispatch is gone, so every sink queue is closed: let them write out what they hold.
+    runtime.block_on(async {
+        for t in sink_tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    tracing::info!(
+        datagrams = counters.datagrams,
+        messages = counters.messages,
+        messages_lost = counters.messages_lost,
+        "weir-recv stopped"
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! `weir-send`: the OT side of a weir conduit.
+
+use std::path::PathBuf;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+
+use weir::net::SendLink;
+use weir::policy::{self, Source};
+use weir::proto::send::{Sender, SenderConfig};
+use weir::sources::{self, Intake};
+
+/// The OT side of a weir conduit: reads the channels the policy declares (TCP streams, UDP
+/// datagrams) from the plant network, frames them, protects them with forward error
+/// correction, authenticates every datagram (AES-256-GCM) and paces them onto the one-way
+/// link as UDP. It never reads from the link.
+///
+/// Stop it with SIGINT or SIGTERM: it stops reading, sends everything already queued and a
+/// last heartbeat, then exits. Open TCP streams are sent as aborted.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Example: weir-send --policy /etc/weir/policy.toml\n\
+    Check a policy first with `weir check FILE`; make the key with `weir keygen FILE`."
+)]
+struct Args {
+    /// The conduit's policy file (the same file as on the IT host).
+    #[arg(short, long, default_value = "/etc/weir/policy.toml")]
+    policy: PathBuf,
+    /// Log filter, e.g. `info`, `debug`, `weir=debug` (RUST_LOG wins when set).
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    weir::logging::init(&args.log, args.log_json);
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weir-send: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn session_id() -> anyhow::Result<u64> {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let mut random = [0u8; 4];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(((secs & 0xffff_ffff) << 32) | u64::from(u32::from_be_bytes(random)))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let policy = policy::load(&args.policy).map_err(|e| anyhow::anyhow!("invalid policy\n{e}"))?;
+    let side = policy.require_send().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
+    if policy.channels.is_empty() {
+        bail!(
+            "{}: no [[channel]] declared: nothing to send",
+            args.policy.display()
+        );
+    }
+    let keys = weir::keys::load(&policy.link.key_file)?;
+    let key = keys.primary().clone();
+    let session = session_id()?;
+    let budget = policy.link.datagram_budget(&side.to);
+    let sender = Sender::new(SenderConfig {
+        key,
+        session,
+        datagram_budget: budget,
+        max_source_symbols: policy.link.block_symbols,
+        repair_percent: policy.link.repair_percent,
+        flush: policy.link.flush,
+        heartbeat: policy.link.heartbeat,
+        fingerprint: policy.fingerprint.short(),
+        channels: policy.channels.iter().map(|c| c.id.0).collect(),
+        max_message: policy.channels.iter().map(|c| c.max_message).max().unwrap_or(0),
+    })?;
+    let link = SendLink::open(side.bind, side.to, 4 << 20)
+        .with_context(|| format!("cannot open the link socket toward {}", side.to))?;
+    tracing::info!(
+        policy = %args.policy.display(),
+        fingerprint = %policy.fingerprint,
+        to = %side.to,
+        channels = policy.channels.len(),
+        "weir-send starting"
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (intake, queue) = Intake::new(side.queue);
+    let counters = intake.counters.clone();
+    let bandwidth = policy.link.bandwidth_bps;
+    let link_thread = std::thread::Builder::new()
+        .name("link-send".into())
+        .spawn(move || weir::send::run_link(sender, link, bandwidth, queue, counters))?;
+
+    runtime.block_on(async move {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for ch in &policy.channels {
+            let (name, id, max) = (ch.name.clone(), ch.id.0, ch.max_message);
+            match ch.source {
+                Source::Tcp(addr) => {
+                    let listener = TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("channel {name}: cannot listen on tcp {addr}"))?;
+                    tracing::info!(channel = %name, %addr, "tcp source listening");
+                    let task = sources::tcp::run(name, id, listener, max, intake.clone(), stop_rx.clone());
+                    tasks.push(tokio::spawn(task));
+                }
+                Source::Udp(addr) => {
+                    let socket = UdpSocket::bind(addr)
+                        .await
+                        .with_context(|| format!("channel {name}: cannot bind udp {addr}"))?;
+                    tracing::info!(channel = %name, %addr, "udp source listening");
+                    let task = sources::udp::run(name, id, socket, max, intake.clone(), stop_rx.clone());
+                    tasks.push(tokio::spawn(task));
+                }
+            }
+        }
+        drop(intake);
+        tracing::info!("weir-send ready");
+        wait_for_signal().await?;
+        tracing::info!("stopping: sending what is queued");
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        anyhow::Ok(())
+    })?;
+    // Stream tasks still finishing hold intake clones; the runtime's shutdown drops them.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    let final_counters = link_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("link thread panicked"))?;
+    tracing::info!(
+        datagrams = final_counters.datagrams,
+        messages = final_counters.messages,
+        dropped = final_counters.messages_dropped,
+        "weir-send stopped"
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! `weir bench`: goodput, CPU per side, peak RSS and small-message latency of the pair on
+//! loopback, with and without loss. Figures, not pass/fail: the machine is shared, so compare
+//! runs made together.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use weir::harness::collect::{TcpCollector, UdpCollector};
+use weir::harness::drive::{send_datagrams, send_stream, wait_for_log};
+use weir::harness::process::{sibling_binary, Daemon, Usage};
+use weir::harness::relay::{Impairment, Relay};
+use weir::harness::setup::{free_addr, scratch_dir, Conduit};
+
+/// Options of `weir bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Bytes streamed per throughput run.
+    #[arg(long, default_value_t = 2 << 30)]
+    bytes: u64,
+    /// Run only this case (mtu1500, mtu9000, loss1, loss5, latency); default all.
+    #[arg(long)]
+    only: Option<String>,
+    /// Pacing ceiling for the throughput runs.
+    #[arg(long, default_value = "20 Gbit/s")]
+    bandwidth: String,
+}
+
+struct Case {
+    name: &'static str,
+    mtu: u16,
+    loss: f64,
+    repair: u16,
+}
+
+const CASES: [Case; 4] = [
+    Case {
+        name: "mtu1500",
+        mtu: 1500,
+        loss: 0.0,
+        repair: 10,
+    },
+    Case {
+        name: "mtu9000",
+        mtu: 9000,
+        loss: 0.0,
+        repair: 10,
+    },
+    Case {
+        name: "loss1",
+        mtu: 1500,
+        loss: 0.01,
+        repair: 15,
+    },
+    Case {
+        name: "loss5",
+        mtu: 1500,
+        loss: 0.05,
+        repair: 30,
+    },
+];
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    println!(
+        "{:<9} {:>9} {:>6} {:>7} {:>10} {:>9} {:>9} {:>10} {:>10} {:>7}",
+        "case", "bytes", "loss", "repair", "Gbit/s", "send cpu", "recv cpu", "send rss", "recv rss", "intact"
+    );
+    for case in CASES
+        .iter()
+        .filter(|c| args.only.as_deref().is_none_or(|o| o == c.name))
+    {
+        throughput(case, &args)?;
+    }
+    if args.only.as_deref().is_none_or(|o| o == "latency") {
+        latency()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Pair {
+    recv: Daemon,
+    send: Daemon,
+    tcp_in: std::net::SocketAddr,
+    udp_in: std::net::SocketAddr,
+    tcp_out: TcpCollector,
+    udp_out: UdpCollector,
+    _relay: Option<Relay>,
+}
+
+fn start_pair(
+    label: &str,
+    mtu: u16,
+    repair: u16,
+    loss: f64,
+    bandwidth: &str,
+    flush: &str,
+) -> anyhow::Result<Pair> {
+    let dir = scratch_dir(label)?;
+    let listen = free_addr()?;
+    let relay = (loss > 0.0)
+        .then(|| {
+            let imp = Impairment {
+                loss,
+                seed: 42,
+                ..Impairment::default()
+            };
+            Relay::start("127.0.0.1:0".parse()?, listen, imp).map_err(anyhow::Error::from)
+        })
+        .transpose()?;
+    let tcp_out = TcpCollector::start("127.0.0.1:0".parse()?)?;
+    let udp_out = UdpCollector::start("127.0.0.1:0".parse()?)?;
+    let conduit = Conduit {
+        mtu,
+        repair_percent: repair,
+        bandwidth: bandwidth.to_owned(),
+        send_to: relay.as_ref().map_or(listen, |r| r.listen),
+        listen,
+        tcp: (free_addr()?, tcp_out.addr),
+        udp: (free_addr()?, udp_out.addr),
+        flush: flush.to_owned(),
+    };
+    let policy = conduit.write(&dir)?;
+    let recv = Daemon::spawn(&sibling_binary("weir-recv")?, &policy, &dir.join("recv.log"), &[])?;
+    if !wait_for_log(&recv.log, "weir-recv ready", Duration::from_secs(10)) {
+        bail!("weir-recv did not start:\n{}", recv.log_text());
+    }
+    let send = Daemon::spawn(&sibling_binary("weir-send")?, &policy, &dir.join("send.log"), &[])?;
+    if !wait_for_log(&send.log, "weir-send ready", Duration::from_secs(10)) {
+        bail!("weir-send did not start:\n{}", send.log_text());
+    }
+    Ok(Pair {
+        recv,
+        send,
+        tcp_in: conduit.tcp.0,
+        udp_in: conduit.udp.0,
+        tcp_out,
+        udp_out,
+        _relay: relay,
+    })
+}
+
+fn throughput(case: &Case, args: &BenchArgs) -> anyhow::Result<()> {
+    let pair = start_pair(
+        case.name,
+        case.mtu,
+        case.repair,
+        case.loss,
+        &args.bandwidth,
+        "1ms",
+    )?;
+    let before = (pair.send.usage(), pair.recv.usage());
+    let sent = send_stream(pair.tcp_in, args.bytes, 3).context("streaming into weir-send")?;
+    let got = pair.tcp_out.wait_for(1, Duration::from_secs(600));
+    let after = (pair.send.usage(), pair.recv.usage());
+    let Some(stream) = got.first() else {
+        bail!(
+            "{}: nothing arrived; logs in {}",
+            case.name,
+            pair.recv.log.display()
+        );
+    };
+    let secs = stream.ended.duration_since(sent.started).as_secs_f64();
+    let cpu = |a: Usage, b: Usage| (b.cpu_seconds - a.cpu_seconds) / secs * 100.0;
+    println!(
+        "{:<9} {:>9} {:>5.1}% {:>6}% {:>10.2} {:>8.0}% {:>8.0}% {:>8} Mi {:>7} Mi {:>7}",
+        case.name,
+        format!("{} MiB", stream.bytes >> 20),
+        case.loss * 100.0,
+        case.repair,
+        stream.bytes as f64 * 8.0 / secs / 1e9,
+        cpu(before.0, after.0),
+        cpu(before.1, after.1),
+        after.0.peak_rss >> 20,
+        after.1.peak_rss >> 20,
+        if stream.sha256 == sent.sha256 && stream.clean {
+            "yes"
+        } else {
+            "NO"
+        },
+    );
+    Ok(())
+}
+
+fn latency() -> anyhow::Result<()> {
+    let pair = start_pair("latency", 1500, 10, 0.0, "1 Gbit/s", "1ms")?;
+    let count = 10_000;
+    let sent = send_datagrams(pair.udp_in, count, 100..=100, 1000, 5)?;
+    pair.udp_out.wait_for(count, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(100));
+    let seen = pair.udp_out.seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut lat: Vec<Duration> = sent
+        .iter()
+        .filter_map(|d| {
+            seen.get(&d.sha256)
+                .map(|(_, at)| at.saturating_duration_since(d.at))
+        })
+        .collect();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+    };
+    println!();
+    println!(
+        "latency   {} of {} 100-byte datagrams at 1000/s arrived; p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        count,
+        pct(0.50).unwrap_or_default(),
+        pct(0.99).unwrap_or_default(),
+        lat.last().copied().unwrap_or_default(),
+    );
+    let _ = Instant::now();
+    Ok(())
+}

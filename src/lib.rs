@@ -1,0 +1,23 @@
+//! weir: a one-way gateway between an industrial (OT) and an enterprise (IT) network.
+//!
+//! Layers, each depending only on those below it:
+//! - [`proto`]: the link protocol as a sans-IO state machine (wire, seal, replay, FEC, frames).
+//! - [`policy`] and [`keys`]: the conduit's policy file and pre-shared keys, parsed and validated.
+//! - [`net`]: the one-way UDP link sockets (send-only, receive-only), batching and pacing.
+//! - OT side (feature `send`): [`sources`] feed [`send`], the link thread of `weir-send`.
+//! - IT side (feature `recv`): [`recv`], the link thread of `weir-recv`, feeds [`sinks`].
+
+pub mod harness;
+pub mod keys;
+pub mod logging;
+pub mod net;
+pub mod policy;
+pub mod proto;
+#[cfg(feature = "recv")]
+pub mod recv;
+#[cfg(feature = "send")]
+pub mod send;
+#[cfg(feature = "recv")]
+pub mod sinks;
+#[cfg(feature = "send")]
+pub mod sources;

@@ -1,0 +1,224 @@
+//! The policy fingerprint: SHA-256 of a canonical text form of the validated policy.
+//!
+//! Contract:
+//! - **Both hosts must install the identical policy file.** The sender carries the fingerprint
+//!   in every heartbeat; the receiver compares it with its own and reports a mismatch loudly
+//!   instead of mis-decoding with different link parameters or channel ids.
+//! - The canonical form renders every field of the validated policy, defaults filled in,
+//!   channels and sinks in file order, durations in nanoseconds, sizes in bytes, rates in bit/s,
+//!   addresses fully expanded. So whitespace, comments, key order, number spelling
+//!   (`"8 KiB"` vs `8192`) and writing a default explicitly do not change the fingerprint;
+//!   changing any value does.
+//! - Paths enter the canonical form as written in the file, before relative paths are resolved,
+//!   so the same file installed in different directories on the two hosts has one fingerprint.
+//! - The rendering uses no formatting whose output could differ between Rust versions
+//!   (strings are escaped here, IPv6 addresses are written out in full).
+//!
+//! ```text
+//! weir-policy-v1
+//! link.key_file "link.key"
+//! link.mtu 1500
+//! …
+//! channel[0].source udp 10.1.0.5:5514
+//! channel[0].sinks 1
+//! channel[0].sink[0] udp 10.20.0.9:514
+//! ```
+
+use std::fmt::{self, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::model::{Policy, Sink, Source};
+
+/// SHA-256 of the canonical form of a policy. `Display` shows the first 16 bytes in lowercase
+/// hex, the form carried on the wire ([`Fingerprint::short`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The first 16 bytes, as carried in heartbeats.
+    pub fn short(&self) -> [u8; 16] {
+        let mut short = [0u8; 16];
+        for (target, byte) in short.iter_mut().zip(self.0.iter()) {
+            *target = *byte;
+        }
+        short
+    }
+
+    /// All 32 bytes in lowercase hex.
+    pub fn full_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// The fingerprint of `policy`, whose paths must still be as written in the file.
+    pub(crate) fn of(policy: &Policy) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, canonical_text(policy).as_bytes());
+        let mut bytes = [0u8; 32];
+        for (target, byte) in bytes.iter_mut().zip(digest.as_ref()) {
+            *target = *byte;
+        }
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.short()))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({})", self.full_hex())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// The canonical text form of `policy` (the fingerprint's input); one `key value` per line.
+pub(crate) fn canonical_text(policy: &Policy) -> String {
+    let mut lines = Canonical(String::new());
+    let link = &policy.link;
+    lines.put("weir-policy-v1", "");
+    lines.put("link.key_file", path(&link.key_file));
+    lines.put("link.mtu", link.mtu);
+    lines.put("link.repair_percent", link.repair_percent);
+    lines.put("link.bandwidth_bps", link.bandwidth_bps);
+    lines.put("link.heartbeat_ns", link.heartbeat.as_nanos());
+    lines.put("link.flush_ns", link.flush.as_nanos());
+    lines.put("link.block_symbols", link.block_symbols);
+    lines.put("link.reorder_window_ns", link.reorder_window.as_nanos());
+    match &policy.send {
+        None => lines.put("send", "none"),
+        Some(send) => {
+            lines.put("send.to", address(&send.to));
+            lines.put("send.bind", send.bind.as_ref().map_or("none".to_owned(), address));
+            lines.put("send.queue", send.queue);
+        }
+    }
+    match &policy.recv {
+        None => lines.put("recv", "none"),
+        Some(recv) => {
+            lines.put("recv.listen", address(&recv.listen));
+            lines.put("recv.socket_buffer", recv.socket_buffer);
+            lines.put("recv.queue", recv.queue);
+            lines.put(
+                "recv.spool",
+                recv.spool.as_deref().map_or("none".to_owned(), path),
+            );
+        }
+    }
+    lines.put("channels", policy.channels.len());
+    for (index, channel) in policy.channels.iter().enumerate() {
+        let prefix = format!("channel[{index}]");
+        lines.put(&format!("{prefix}.name"), quoted(&channel.name));
+        lines.put(&format!("{prefix}.id"), channel.id);
+        let source = match channel.source {
+            Source::Tcp(addr) => format!("tcp {}", address(&addr)),
+            Source::Udp(addr) => format!("udp {}", address(&addr)),
+        };
+        lines.put(&format!("{prefix}.source"), source);
+        lines.put(&format!("{prefix}.max_message"), channel.max_message);
+        lines.put(&format!("{prefix}.sinks"), channel.sinks.len());
+        for (sink_index, sink) in channel.sinks.iter().enumerate() {
+            let sink = match sink {
+                Sink::Tcp(addr) => format!("tcp {}", address(addr)),
+                Sink::Udp(addr) => format!("udp {}", address(addr)),
+            };
+            lines.put(&format!("{prefix}.sink[{sink_index}]"), sink);
+        }
+    }
+    lines.0
+}
+
+struct Canonical(String);
+
+impl Canonical {
+    fn put(&mut self, key: &str, value: impl fmt::Display) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.0, "{key} {value}");
+    }
+}
+
+/// A string in double quotes; everything but printable ASCII other than `"` and `\` is escaped
+/// as `\u{hex}`.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn path(path: &Path) -> String {
+    quoted(&path.to_string_lossy())
+}
+
+/// `a.b.c.d:port`, or `[xxxx:…:xxxx%scope]:port` with all eight groups in four hex digits.
+fn address(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(v4) => {
+            let [a, b, c, d] = v4.ip().octets();
+            format!("{a}.{b}.{c}.{d}:{}", v4.port())
+        }
+        SocketAddr::V6(v6) => {
+            let groups: Vec<String> = v6
+                .ip()
+                .segments()
+                .iter()
+                .map(|group| format!("{group:04x}"))
+                .collect();
+            format!("[{}%{}]:{}", groups.join(":"), v6.scope_id(), v6.port())
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_first_16_bytes_hex() {
+        let mut bytes = [0u8; 32];
+        for (index, byte) in bytes.iter_mut().enumerate() {
+            *byte = index as u8;
+        }
+        let fingerprint = Fingerprint(bytes);
+        assert_eq!(fingerprint.to_string(), "000102030405060708090a0b0c0d0e0f");
+        assert_eq!(fingerprint.short()[15], 15);
+        assert_eq!(fingerprint.full_hex().len(), 64);
+        assert!(format!("{fingerprint:?}").contains("1f"));
+    }
+
+    #[test]
+    fn strings_are_escaped_unambiguously() {
+        assert_eq!(quoted("a b"), "\"a b\"");
+        assert_eq!(quoted("a\"b\\c"), "\"a\\u{22}b\\u{5c}c\"");
+        assert_eq!(quoted("x\ny"), "\"x\\u{a}y\"");
+        assert_eq!(quoted("µ"), "\"\\u{b5}\"");
+    }
+
+    #[test]
+    fn addresses_are_written_out_in_full() {
+        let v4: SocketAddr = "192.0.2.2:5800".parse().unwrap();
+        assert_eq!(address(&v4), "192.0.2.2:5800");
+        let v6: SocketAddr = "[2001:db8::2]:5800".parse().unwrap();
+        assert_eq!(address(&v6), "[2001:0db8:0000:0000:0000:0000:0000:0002%0]:5800");
+        let mapped: SocketAddr = "[::ffff:192.0.2.2]:1".parse().unwrap();
+        assert_eq!(address(&mapped), "[0000:0000:0000:0000:0000:ffff:c000:0202%0]:1");
+    }
+}

@@ -1,0 +1,77 @@
+//! Defaults and valid ranges of every policy field, in one place.
+//!
+//! Contract: these constants are the only source of the numbers; validation, messages and
+//! documentation all read them from here. Ranges are inclusive at both ends. Every queue and
+//! buffer the policy sizes has an upper bound (rule 5 of the house).
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// At most this many `[[channel]]` in one policy.
+pub const MAX_CHANNELS: usize = 64;
+
+/// Bytes of IPv4 (20) and UDP (8) headers: a datagram carries at most `mtu - 28` bytes over IPv4.
+pub const IPV4_UDP_OVERHEAD: u16 = 28;
+/// Bytes of IPv6 (40) and UDP (8) headers: a datagram carries at most `mtu - 48` bytes over IPv6.
+pub const IPV6_UDP_OVERHEAD: u16 = 48;
+
+/// Most symbols (source + repair) in one FEC block: the shard limit of a GF(2^8) Reed–Solomon code.
+pub const MAX_SYMBOLS_PER_BLOCK: u32 = 256;
+
+/// `link.mtu` default, in bytes.
+pub const DEFAULT_MTU: u16 = 1500;
+/// `link.mtu` range: 576 is the smallest MTU every IPv4 host must accept.
+pub const MTU_RANGE: RangeInclusive<u64> = 576..=65535;
+
+/// `link.repair` default, in percent of the source symbols.
+pub const DEFAULT_REPAIR_PERCENT: u16 = 10;
+/// `link.repair` range, in percent.
+pub const REPAIR_PERCENT_RANGE: RangeInclusive<u64> = 1..=200;
+
+/// `link.bandwidth` default: 1 Gbit/s.
+pub const DEFAULT_BANDWIDTH_BPS: u64 = 1_000_000_000;
+/// `link.bandwidth` range, in bit/s: 1 Kbit/s (slow serial diodes) to 400 Gbit/s.
+pub const BANDWIDTH_BPS_RANGE: RangeInclusive<u64> = 1_000..=400_000_000_000;
+
+/// `link.heartbeat` default.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+/// `link.heartbeat` range, in nanoseconds: 10ms to 60s.
+pub const HEARTBEAT_NS_RANGE: RangeInclusive<u64> = 10_000_000..=60_000_000_000;
+
+/// `link.flush` default: a partly filled block is sent after this long.
+pub const DEFAULT_FLUSH: Duration = Duration::from_millis(1);
+/// `link.flush` range, in nanoseconds: 50us to 100ms.
+pub const FLUSH_NS_RANGE: RangeInclusive<u64> = 50_000..=100_000_000;
+
+/// `link.block_symbols` default: at most this many source symbols per FEC block.
+pub const DEFAULT_BLOCK_SYMBOLS: u16 = 64;
+/// `link.block_symbols` range.
+pub const BLOCK_SYMBOLS_RANGE: RangeInclusive<u64> = 1..=128;
+
+/// `link.reorder_window` default: how long the receiver waits for a block's missing symbols.
+pub const DEFAULT_REORDER_WINDOW: Duration = Duration::from_millis(50);
+/// `link.reorder_window` range, in nanoseconds: 1ms to 10s.
+pub const REORDER_WINDOW_NS_RANGE: RangeInclusive<u64> = 1_000_000..=10_000_000_000;
+
+/// `send.queue` default: bytes queued toward the link.
+pub const DEFAULT_SEND_QUEUE: u64 = 4 << 20;
+/// `send.queue` range, in bytes: 64 KiB to 1 GiB.
+pub const SEND_QUEUE_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+/// `recv.socket_buffer` default: the receive buffer requested for the link socket.
+pub const DEFAULT_SOCKET_BUFFER: u64 = 32 << 20;
+/// `recv.socket_buffer` range, in bytes: 64 KiB to 1 GiB.
+pub const SOCKET_BUFFER_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+/// `recv.queue` default: bytes queued toward each sink.
+pub const DEFAULT_RECV_QUEUE: u64 = 8 << 20;
+/// `recv.queue` range, in bytes: 64 KiB to 1 GiB.
+pub const RECV_QUEUE_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+/// `channel.max_message` default: the largest UDP datagram, or the TCP read chunk.
+pub const DEFAULT_MAX_MESSAGE: u64 = 64 << 10;
+/// `channel.max_message` range, in bytes: 1 B to 16 MiB.
+pub const MAX_MESSAGE_RANGE: RangeInclusive<u64> = 1..=(16 << 20);
+
+/// Longest channel name, in characters.
+pub const MAX_CHANNEL_NAME: usize = 63;

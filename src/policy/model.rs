@@ -1,0 +1,267 @@
+//! The validated policy: plain typed values, every one already in range.
+//!
+//! Contract: a value of these types only comes out of [`parse`](super::parse) (or is built by
+//! hand in tests); its invariants are those checked in `validate` and listed on each field.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::PolicyError;
+use super::fingerprint::Fingerprint;
+use super::limits::{IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD};
+
+/// One conduit: the link, each side's settings and the channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The file this policy was read from (names it in later errors).
+    pub origin: PathBuf,
+    /// Parameters both sides must agree on.
+    pub link: Link,
+    /// `[send]`, needed by `weir-send` (see [`Policy::require_send`]).
+    pub send: Option<SendSide>,
+    /// `[recv]`, needed by `weir-recv` (see [`Policy::require_recv`]).
+    pub recv: Option<RecvSide>,
+    /// The channels, in file order; names and ids are unique; at most
+    /// [`MAX_CHANNELS`](super::MAX_CHANNELS).
+    pub channels: Vec<Channel>,
+    /// SHA-256 of the canonical form of this policy; see [`fingerprint`](super::fingerprint).
+    pub fingerprint: Fingerprint,
+}
+
+/// `[link]`: parameters both sides must agree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The pre-shared key file; a relative path in the file is resolved against the policy
+    /// file's directory.
+    pub key_file: PathBuf,
+    /// IP MTU of the link, 576..=65535, default 1500. A datagram carries at most
+    /// `mtu - 28` bytes over IPv4 (`mtu - 48` over IPv6): see [`Link::datagram_budget`].
+    pub mtu: u16,
+    /// FEC repair symbols in percent of source symbols, 1..=200, default 10.
+    pub repair_percent: u16,
+    /// The sender never exceeds this rate, in bit/s; default 1 Gbit/s.
+    pub bandwidth_bps: u64,
+    /// Interval between heartbeats, 10ms..=60s, default 1s.
+    pub heartbeat: Duration,
+    /// A partly filled block is sent after this long, 50us..=100ms, default 1ms.
+    pub flush: Duration,
+    /// Most source symbols (k) per FEC block, 1..=128, default 64; with its repair symbols a
+    /// block never exceeds [`MAX_SYMBOLS_PER_BLOCK`](super::limits::MAX_SYMBOLS_PER_BLOCK).
+    pub block_symbols: u16,
+    /// How long the receiver waits for a block's missing symbols, 1ms..=10s, default 50ms.
+    pub reorder_window: Duration,
+}
+
+impl Link {
+    /// Most bytes of UDP payload in one datagram to `peer`: the MTU minus the IP and UDP
+    /// headers (28 bytes for IPv4, 48 for IPv6).
+    pub fn datagram_budget(&self, peer: &SocketAddr) -> usize {
+        let overhead = match peer {
+            SocketAddr::V4(_) => IPV4_UDP_OVERHEAD,
+            SocketAddr::V6(_) => IPV6_UDP_OVERHEAD,
+        };
+        usize::from(self.mtu.saturating_sub(overhead))
+    }
+
+    /// Repair symbols for a block of `source_symbols` source symbols:
+    /// `ceil(source_symbols × repair_percent / 100)`, so any non-empty block gets at least one.
+    pub fn repair_symbols(&self, source_symbols: u16) -> u16 {
+        let repair = (u32::from(source_symbols) * u32::from(self.repair_percent)).div_ceil(100);
+        u16::try_from(repair).unwrap_or(u16::MAX)
+    }
+}
+
+/// `[send]`: settings of the OT host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendSide {
+    /// Where datagrams are sent: the receiver's address as seen through the link.
+    pub to: SocketAddr,
+    /// Local address to send from; same IP family as `to`.
+    pub bind: Option<SocketAddr>,
+    /// Most bytes queued toward the link, default 4 MiB; at least every channel's `max_message`.
+    pub queue: usize,
+}
+
+/// `[recv]`: settings of the IT host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvSide {
+    /// Address the link socket listens on.
+    pub listen: SocketAddr,
+    /// Receive buffer requested for the link socket, default 32 MiB.
+    pub socket_buffer: usize,
+    /// Most bytes queued toward each sink, default 8 MiB; at least every channel's `max_message`.
+    pub queue: usize,
+    /// Spool directory; a relative path is resolved against the policy file's directory.
+    pub spool: Option<PathBuf>,
+}
+
+/// One `[[channel]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// `[a-z0-9][a-z0-9._-]{0,62}`, unique in the policy.
+    pub name: String,
+    /// Derived from the name ([`ChannelId::for_name`]), unique in the policy.
+    pub id: ChannelId,
+    /// Where the sender reads this channel's messages.
+    pub source: Source,
+    /// Where the receiver re-emits them; may be empty; same transport as the source; no
+    /// duplicates.
+    pub sinks: Vec<Sink>,
+    /// Largest message: the largest UDP datagram accepted, or the TCP read chunk size;
+    /// 1..=16 MiB, default 64 KiB.
+    pub max_message: usize,
+}
+
+/// A channel's identifier on the wire: the first 4 bytes (big-endian) of
+/// SHA-256(`"weir-channel:"` ‖ name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub u32);
+
+impl ChannelId {
+    /// The id of the channel called `name`.
+    pub fn for_name(name: &str) -> Self {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(b"weir-channel:");
+        context.update(name.as_bytes());
+        let digest = context.finish();
+        let mut first = [0u8; 4];
+        for (target, byte) in first.iter_mut().zip(digest.as_ref()) {
+            *target = *byte;
+        }
+        Self(u32::from_be_bytes(first))
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// Stream (TCP) or datagram (UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A byte stream, carried in chunks of at most `max_message` bytes.
+    Tcp,
+    /// Datagrams, each one message.
+    Udp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        })
+    }
+}
+
+/// Where the sender reads a channel. TOML: `source = { tcp = "IP:PORT" }` or `{ udp = … }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Accept TCP connections on this address; each connection's bytes are the stream.
+    Tcp(SocketAddr),
+    /// Receive UDP datagrams on this address.
+    Udp(SocketAddr),
+}
+
+/// Where the receiver re-emits a channel. TOML: `sinks = [{ tcp = "IP:PORT" }, …]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sink {
+    /// Connect to this address and write the stream.
+    Tcp(SocketAddr),
+    /// Send each message as one datagram to this address.
+    Udp(SocketAddr),
+}
+
+impl Source {
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Tcp(addr) | Self::Udp(addr) => *addr,
+        }
+    }
+
+    /// TCP or UDP.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Self::Tcp(_) => Transport::Tcp,
+            Self::Udp(_) => Transport::Udp,
+        }
+    }
+}
+
+impl Sink {
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Tcp(addr) | Self::Udp(addr) => *addr,
+        }
+    }
+
+    /// TCP or UDP.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Self::Tcp(_) => Transport::Tcp,
+            Self::Udp(_) => Transport::Udp,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.transport(), self.addr())
+    }
+}
+
+impl fmt::Display for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.transport(), self.addr())
+    }
+}
+
+impl Policy {
+    /// The `[send]` section, or an error naming the file and the missing section.
+    pub fn require_send(&self) -> Result<&SendSide, PolicyError> {
+        self.send.as_ref().ok_or_else(|| {
+            PolicyError::whole_file(
+                &self.origin,
+                "send",
+                "weir-send needs a [send] section, and this file has none".to_owned(),
+                Some(
+                    "add `[send]` with `to = \"IP:PORT\"`, the receiver's [recv] listen address \
+                     as seen through the link; install the same file on both hosts"
+                        .to_owned(),
+                ),
+            )
+        })
+    }
+
+    /// The `[recv]` section, or an error naming the file and the missing section.
+    pub fn require_recv(&self) -> Result<&RecvSide, PolicyError> {
+        self.recv.as_ref().ok_or_else(|| {
+            PolicyError::whole_file(
+                &self.origin,
+                "recv",
+                "weir-recv needs a [recv] section, and this file has none".to_owned(),
+                Some(
+                    "add `[recv]` with `listen = \"IP:PORT\"`, the address the sender's [send] \
+                     `to` reaches; install the same file on both hosts"
+                        .to_owned(),
+                ),
+            )
+        })
+    }
+
+    /// The channel with wire id `id`.
+    pub fn channel_by_id(&self, id: ChannelId) -> Option<&Channel> {
+        self.channels.iter().find(|channel| channel.id == id)
+    }
+
+    /// The channel called `name`.
+    pub fn channel_by_name(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|channel| channel.name == name)
+    }
+}

@@ -1,0 +1,135 @@
+//! Error reporting: locations, unknown and unsupported fields, many errors at once.
+
+use std::path::Path;
+
+use super::*;
+
+#[test]
+fn unknown_fields_are_rejected_with_their_line() {
+    let diagnostic = error(&with_link("mtu_size = 1500"));
+    assert_eq!((diagnostic.line, diagnostic.column), (3, 1));
+    assert_eq!(diagnostic.field, "link.mtu_size");
+    assert!(
+        diagnostic.message.contains("unknown field `mtu_size`"),
+        "{diagnostic}"
+    );
+
+    let nested = error_for_channel("sinks = [{ udp = \"10.0.0.1:1\" }, { file = \"/tmp/x\" }]");
+    assert_eq!(nested.line, 6);
+    assert_eq!(nested.field, "channel[0].sinks[1].file");
+    assert!(nested.message.contains("unknown field `file`"), "{nested}");
+
+    let section = error(&with_link("[channels]\nname = \"x\""));
+    assert_eq!((section.line, section.field.as_str()), (3, "channels"));
+    assert!(section.hint.unwrap().contains("[[channel]]"));
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let diagnostics = errors("[link]\nkey_file = \"k\nmtu = = 3\n");
+    assert!(diagnostics.iter().all(|d| d.line >= 2), "{diagnostics:#?}");
+    let duplicate = error("[link]\nkey_file = \"k\"\nmtu = 1\nmtu = 2\n");
+    assert_eq!((duplicate.line, duplicate.column), (4, 1));
+    assert_eq!(duplicate.message, "duplicate key `mtu`");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"[link]
+key_file = "k"
+mtu = 70000
+flush = "1s"
+
+[send]
+queue = "1 MiB"
+
+[[channel]]
+name = "Bad Name"
+source = { udp = "127.0.0.1:9" }
+
+[[channel]]
+name = "ok"
+source = { udp = "127.0.0.1:10" }
+colour = "blue"
+
+[[channel]]
+name = "stream"
+source = { tcp = "127.0.0.1:11" }
+sinks = [{ udp = "127.0.0.1:12" }]
+filter = { utf8 = true }
+"#;
+    let diagnostics = errors(text);
+    let found: Vec<(usize, &str)> = diagnostics.iter().map(|d| (d.line, d.field.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (3, "link.mtu"),
+            (4, "link.flush"),
+            (6, "send.to"),
+            (10, "channel[0].name"),
+            (16, "channel[1].colour"),
+            (21, "channel[2].sinks[0]"),
+            (22, "channel[2].filter"),
+        ],
+        "{diagnostics:#?}"
+    );
+    let rendered = parse(text, Path::new(ORIGIN)).unwrap_err().to_string();
+    assert_eq!(rendered.lines().count(), 7, "{rendered}");
+    assert!(rendered.lines().all(|line| line.starts_with("policies/x.toml:")));
+}
+
+#[test]
+fn unimplemented_features_are_rejected_not_ignored() {
+    let cases = [
+        ("allow_from = [\"10.1.0.0/24\"]", "allow_from"),
+        ("rate = \"200 Mbit/s\"", "rate"),
+        ("priority = 1", "priority"),
+        ("filter = { utf8 = true, pattern = '^<' }", "filter"),
+        ("consumers = [\"siem.corp.example\"]", "consumers"),
+    ];
+    for (line, field) in cases {
+        let diagnostic = error_for_channel(line);
+        assert_eq!(diagnostic.field, format!("channel[0].{field}"));
+        assert_eq!(diagnostic.line, 6);
+        assert!(
+            diagnostic.message.contains("not supported by this version"),
+            "{diagnostic}"
+        );
+    }
+    let serve = error(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\n[recv.serve]\ntls = \"0.0.0.0:7443\"",
+    ));
+    assert_eq!((serve.line, serve.field.as_str()), (5, "recv.serve"));
+    assert!(serve.message.contains("not supported by this version"), "{serve}");
+}
+
+#[test]
+fn sections_of_the_wrong_shape() {
+    assert_eq!(error(&with_link("[[send]]\nto = \"192.0.2.2:1\"")).field, "send");
+    let channel = error("channel = 5\n[link]\nkey_file = \"k\"");
+    assert_eq!((channel.line, channel.field.as_str()), (1, "channel"));
+}
+
+#[test]
+fn load_names_the_file() {
+    let path = Path::new("/nonexistent/weir/policy.toml");
+    let error = load(path).unwrap_err();
+    assert_eq!(error.origin, path);
+    let text = error.to_string();
+    assert!(
+        text.starts_with("/nonexistent/weir/policy.toml: cannot read"),
+        "{text}"
+    );
+}
+
+#[test]
+fn load_reads_a_file() {
+    let dir = std::env::temp_dir().join(format!("weir-policy-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("conduit.toml");
+    std::fs::write(&path, FULL).unwrap();
+    let policy = load(&path).unwrap();
+    assert_eq!(policy.link.key_file, dir.join("keys/link.key"));
+    assert_eq!(policy.fingerprint, ok(FULL).fingerprint);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,486 @@
+//! Validation: raw mirror → typed [`Policy`], reporting every problem with its location.
+//!
+//! Contract:
+//! - Each field is checked on its own and every problem is reported to the collector; a
+//!   section with problems yields `None` only after all its fields have been checked.
+//! - Defaults and ranges come from [`super::limits`]; range messages echo the value as written.
+//! - Cross-field rules: FEC block size against the shard limit, queues against the largest
+//!   message, `send.bind` in the same IP family as `send.to` (channel rules are in `channels`).
+//! - The fingerprint is computed on paths as written; relative paths are resolved afterwards.
+
+use std::net::SocketAddr;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::Collector;
+use super::fingerprint::Fingerprint;
+use super::limits::*;
+use super::model::{Channel, Link, Policy, RecvSide, SendSide};
+use super::raw::{RawLink, RawPolicy, RawRecv, RawSend, Scalar, Section};
+use super::units::{self, UnitError};
+
+mod channels;
+
+/// Validates `raw`; `None` when a problem was reported.
+pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Option<Policy> {
+    let channels = channels::channels(&raw.channels, c);
+    let largest_message = channels.as_deref().map(largest_message);
+    let link = match &raw.link {
+        Section::Present(link) => self::link(link, c),
+        Section::Invalid => None,
+        Section::Absent => {
+            c.error(
+                None,
+                "link",
+                "the [link] section is missing",
+                Some("every policy needs [link] with at least `key_file`"),
+            );
+            None
+        }
+    };
+    let send = match &raw.send {
+        Section::Present(send) => self::send(send, largest_message.as_ref(), c).map(Some),
+        Section::Invalid => None,
+        Section::Absent => Some(None),
+    };
+    let recv = match &raw.recv {
+        Section::Present(recv) => self::recv(recv, largest_message.as_ref(), c).map(Some),
+        Section::Invalid => None,
+        Section::Absent => Some(None),
+    };
+    let mut policy = Policy {
+        origin: origin.to_path_buf(),
+        link: link?,
+        send: send?,
+        recv: recv?,
+        channels: channels?,
+        fingerprint: Fingerprint([0; 32]),
+    };
+    policy.fingerprint = Fingerprint::of(&policy);
+    let base = origin.parent().unwrap_or(Path::new(""));
+    policy.link.key_file = base.join(&policy.link.key_file);
+    if let Some(recv) = &mut policy.recv {
+        recv.spool = recv.spool.as_ref().map(|spool| base.join(spool));
+    }
+    Some(policy)
+}
+
+/// The largest `max_message` of all channels (0 without channels).
+fn largest_message(channels: &[Channel]) -> (u64, String) {
+    channels
+        .iter()
+        .max_by_key(|channel| channel.max_message)
+        .map_or((0, String::new()), |channel| {
+            (channel.max_message as u64, channel.name.clone())
+        })
+}
+
+fn link(raw: &Spanned<RawLink>, c: &mut Collector<'_>) -> Option<Link> {
+    let section = raw.span();
+    let raw = raw.get_ref();
+    let key_file = match &raw.key_file {
+        Some(path) => self::path(path, "link.key_file", c),
+        None => {
+            c.error(
+                Some(section.clone()),
+                "link.key_file",
+                "is required",
+                Some("create a key with `weir keygen /etc/weir/link.key` and name it here"),
+            );
+            None
+        }
+    };
+    let mtu = count(
+        raw.mtu.as_ref(),
+        "link.mtu",
+        DEFAULT_MTU.into(),
+        MTU_RANGE,
+        "the datagram budget is mtu - 28 bytes (IPv4 and UDP headers); use the link's IP MTU, \
+         1500 on Ethernet or up to 9000 with jumbo frames",
+        c,
+    );
+    let repair = quantity(
+        raw.repair.as_ref(),
+        "link.repair",
+        Kind::Percent,
+        DEFAULT_REPAIR_PERCENT.into(),
+        REPAIR_PERCENT_RANGE,
+        "repair symbols per FEC block in percent of its source symbols, e.g. \"10%\"",
+        c,
+    );
+    let bandwidth = quantity(
+        raw.bandwidth.as_ref(),
+        "link.bandwidth",
+        Kind::Rate,
+        DEFAULT_BANDWIDTH_BPS,
+        BANDWIDTH_BPS_RANGE,
+        "the sender paces to this rate; keep it below the link's capacity, e.g. \"800 Mbit/s\"",
+        c,
+    );
+    let heartbeat = duration(
+        raw.heartbeat.as_ref(),
+        "link.heartbeat",
+        DEFAULT_HEARTBEAT,
+        HEARTBEAT_NS_RANGE,
+        "how often the sender reports it is alive, e.g. \"1s\"",
+        c,
+    );
+    let flush = duration(
+        raw.flush.as_ref(),
+        "link.flush",
+        DEFAULT_FLUSH,
+        FLUSH_NS_RANGE,
+        "the longest a message waits for its FEC block to fill, e.g. \"1ms\"",
+        c,
+    );
+    let block_symbols = count(
+        raw.block_symbols.as_ref(),
+        "link.block_symbols",
+        DEFAULT_BLOCK_SYMBOLS.into(),
+        BLOCK_SYMBOLS_RANGE,
+        "source symbols per FEC block; 64 is a good start",
+        c,
+    );
+    let reorder_window = duration(
+        raw.reorder_window.as_ref(),
+        "link.reorder_window",
+        DEFAULT_REORDER_WINDOW,
+        REORDER_WINDOW_NS_RANGE,
+        "how long the receiver waits for a block's missing symbols before counting them lost, \
+         e.g. \"50ms\"",
+        c,
+    );
+    if let (Some(k), Some(percent)) = (block_symbols, repair) {
+        let total = k + (k * percent).div_ceil(100);
+        if total > u64::from(MAX_SYMBOLS_PER_BLOCK) {
+            let span = match (&raw.block_symbols, &raw.repair) {
+                (Some(written), _) => written.span(),
+                (None, Some(written)) => written.span(),
+                (None, None) => section,
+            };
+            c.error(
+                Some(span),
+                "link.block_symbols",
+                format!(
+                    "{k} source symbols with {percent}% repair make {total} symbols per block, \
+                     more than {MAX_SYMBOLS_PER_BLOCK}"
+                ),
+                Some(
+                    "the Reed-Solomon code has at most 256 symbols per block; lower repair or block_symbols",
+                ),
+            );
+            return None;
+        }
+    }
+    Some(Link {
+        key_file: key_file?,
+        mtu: u16::try_from(mtu?).ok()?,
+        repair_percent: u16::try_from(repair?).ok()?,
+        bandwidth_bps: bandwidth?,
+        heartbeat: heartbeat?,
+        flush: flush?,
+        block_symbols: u16::try_from(block_symbols?).ok()?,
+        reorder_window: reorder_window?,
+    })
+}
+
+fn send(
+    raw: &Spanned<RawSend>,
+    largest_message: Option<&(u64, String)>,
+    c: &mut Collector<'_>,
+) -> Option<SendSide> {
+    let section = raw.span();
+    let raw = raw.get_ref();
+    let to = match &raw.to {
+        Some(to) => address(to, "send.to", Role::Destination, c),
+        None => {
+            c.error(
+                Some(section.clone()),
+                "send.to",
+                "is required",
+                Some("the receiver's [recv] listen address as seen through the link"),
+            );
+            None
+        }
+    };
+    let bind = raw
+        .bind
+        .as_ref()
+        .map(|bind| address(bind, "send.bind", Role::Listen, c));
+    if let (Some(to), Some(Some(bind)), Some(bind_raw)) = (to, bind, &raw.bind) {
+        if to.is_ipv4() != bind.is_ipv4() {
+            c.error(
+                Some(bind_raw.span()),
+                "send.bind",
+                format!("{bind} and send.to {to} are of different IP families"),
+                Some("bind an address of the same family as `to`"),
+            );
+        }
+    }
+    let queue = queue(
+        raw.queue.as_ref(),
+        &section,
+        "send.queue",
+        DEFAULT_SEND_QUEUE,
+        SEND_QUEUE_RANGE,
+        largest_message,
+        c,
+    );
+    Some(SendSide {
+        to: to?,
+        bind: bind.map_or(Some(None), |bind| bind.map(Some))?,
+        queue: queue?,
+    })
+}
+
+fn recv(
+    raw: &Spanned<RawRecv>,
+    largest_message: Option<&(u64, String)>,
+    c: &mut Collector<'_>,
+) -> Option<RecvSide> {
+    let section = raw.span();
+    let raw = raw.get_ref();
+    let listen = match &raw.listen {
+        Some(listen) => address(listen, "recv.listen", Role::Listen, c),
+        None => {
+            c.error(
+                Some(section.clone()),
+                "recv.listen",
+                "is required",
+                Some("the address the link socket listens on, e.g. \"192.0.2.2:5800\""),
+            );
+            None
+        }
+    };
+    let socket_buffer = quantity(
+        raw.socket_buffer.as_ref(),
+        "recv.socket_buffer",
+        Kind::Size,
+        DEFAULT_SOCKET_BUFFER,
+        SOCKET_BUFFER_RANGE,
+        "the link socket's receive buffer; fast links need tens of MiB, e.g. \"32 MiB\"",
+        c,
+    );
+    let queue = queue(
+        raw.queue.as_ref(),
+        &section,
+        "recv.queue",
+        DEFAULT_RECV_QUEUE,
+        RECV_QUEUE_RANGE,
+        largest_message,
+        c,
+    );
+    let spool = raw.spool.as_ref().map(|spool| path(spool, "recv.spool", c));
+    Some(RecvSide {
+        listen: listen?,
+        socket_buffer: usize::try_from(socket_buffer?).ok()?,
+        queue: queue?,
+        spool: spool.map_or(Some(None), |spool| spool.map(Some))?,
+    })
+}
+
+/// A queue size that must hold at least the largest message of any channel.
+fn queue(
+    raw: Option<&Spanned<Scalar>>,
+    section: &Range<usize>,
+    field: &str,
+    default: u64,
+    range: RangeInclusive<u64>,
+    largest_message: Option<&(u64, String)>,
+    c: &mut Collector<'_>,
+) -> Option<usize> {
+    let hint = "most bytes queued before new messages are dropped, e.g. \"8 MiB\"";
+    let bytes = quantity(raw, field, Kind::Size, default, range, hint, c)?;
+    if let Some((largest, channel)) = largest_message {
+        if bytes < *largest {
+            c.error(
+                Some(raw.map_or(section.clone(), Spanned::span)),
+                field,
+                format!(
+                    "{} is smaller than the max_message of channel \"{channel}\" ({}); such a \
+                     message could never be queued",
+                    units::format_size(bytes),
+                    units::format_size(*largest),
+                ),
+                Some("raise the queue or lower the channel's max_message"),
+            );
+            return None;
+        }
+    }
+    usize::try_from(bytes).ok()
+}
+
+/// Where an address is used: listening may use port 0 and the unspecified address; a
+/// destination must name a host and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Listen,
+    Destination,
+}
+
+/// A literal `IP:PORT`; host names are not resolved (the policy does no I/O).
+pub(crate) fn address(
+    raw: &Spanned<String>,
+    field: &str,
+    role: Role,
+    c: &mut Collector<'_>,
+) -> Option<SocketAddr> {
+    let text = raw.get_ref();
+    let Ok(addr) = text.trim().parse::<SocketAddr>() else {
+        c.error(
+            Some(raw.span()),
+            field,
+            format!("{text:?} is not an IP:PORT address"),
+            Some("write a literal address such as \"192.0.2.2:5800\" or \"[2001:db8::2]:5800\"; host names are not resolved"),
+        );
+        return None;
+    };
+    if role == Role::Destination && (addr.port() == 0 || addr.ip().is_unspecified()) {
+        c.error(
+            Some(raw.span()),
+            field,
+            format!("{addr} is not a destination: it needs a host address and a non-zero port"),
+            None,
+        );
+        return None;
+    }
+    Some(addr)
+}
+
+fn path(raw: &Spanned<String>, field: &str, c: &mut Collector<'_>) -> Option<PathBuf> {
+    if raw.get_ref().trim().is_empty() {
+        c.error(Some(raw.span()), field, "is empty", None);
+        return None;
+    }
+    Some(PathBuf::from(raw.get_ref()))
+}
+
+/// An integer field with a default and a range.
+fn count(
+    raw: Option<&Spanned<i64>>,
+    field: &str,
+    default: u64,
+    range: RangeInclusive<u64>,
+    hint: &str,
+    c: &mut Collector<'_>,
+) -> Option<u64> {
+    let Some(raw) = raw else {
+        return Some(default);
+    };
+    let value = *raw.get_ref();
+    match u64::try_from(value) {
+        Ok(value) if range.contains(&value) => Some(value),
+        _ => {
+            c.error(
+                Some(raw.span()),
+                field,
+                format!("{value} is out of range {}..={}", range.start(), range.end()),
+                Some(hint),
+            );
+            None
+        }
+    }
+}
+
+/// A duration field with a default and a range in nanoseconds.
+fn duration(
+    raw: Option<&Spanned<Scalar>>,
+    field: &str,
+    default: Duration,
+    range_ns: RangeInclusive<u64>,
+    hint: &str,
+    c: &mut Collector<'_>,
+) -> Option<Duration> {
+    let default_ns = u64::try_from(default.as_nanos()).unwrap_or(u64::MAX);
+    quantity(raw, field, Kind::Duration, default_ns, range_ns, hint, c).map(Duration::from_nanos)
+}
+
+/// How a quantity is written and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Bytes; a bare integer is bytes.
+    Size,
+    /// Bit/s; a unit is required.
+    Rate,
+    /// Nanoseconds; a unit is required.
+    Duration,
+    /// Percent; a bare integer is percent.
+    Percent,
+}
+
+impl Kind {
+    fn parse(self, text: &str) -> Result<u64, UnitError> {
+        match self {
+            Self::Size => units::parse_size(text),
+            Self::Rate => units::parse_rate_bps(text),
+            Self::Duration => units::parse_duration(text)
+                .and_then(|d| u64::try_from(d.as_nanos()).map_err(|_| UnitError::Overflow)),
+            Self::Percent => units::parse_percent(text),
+        }
+    }
+
+    fn render(self, value: u64) -> String {
+        match self {
+            Self::Size => units::format_size(value),
+            Self::Rate => units::format_rate(value),
+            Self::Duration => units::format_duration(Duration::from_nanos(value)),
+            Self::Percent => format!("{value}%"),
+        }
+    }
+}
+
+/// A quantity field (integer or string with a unit) with a default and a range.
+pub(crate) fn quantity(
+    raw: Option<&Spanned<Scalar>>,
+    field: &str,
+    kind: Kind,
+    default: u64,
+    range: RangeInclusive<u64>,
+    hint: &str,
+    c: &mut Collector<'_>,
+) -> Option<u64> {
+    let Some(raw) = raw else {
+        return Some(default);
+    };
+    let (written, value) = match raw.get_ref() {
+        Scalar::Int(int) => {
+            let value = match kind {
+                Kind::Size | Kind::Percent => {
+                    u64::try_from(*int).map_err(|_| "must not be negative".to_owned())
+                }
+                Kind::Rate => Err(format!("needs a unit; write one of {}", units::RATE_UNITS)),
+                Kind::Duration => Err(format!("needs a unit; write one of {}", units::DURATION_UNITS)),
+            };
+            (int.to_string(), value)
+        }
+        Scalar::Text(text) => (format!("{text:?}"), kind.parse(text).map_err(|e| e.to_string())),
+    };
+    match value {
+        Ok(value) if range.contains(&value) => Some(value),
+        Ok(_) => {
+            c.error(
+                Some(raw.span()),
+                field,
+                format!(
+                    "{written} is out of range {}..={}",
+                    kind.render(*range.start()),
+                    kind.render(*range.end())
+                ),
+                Some(hint),
+            );
+            None
+        }
+        Err(problem) => {
+            c.error(
+                Some(raw.span()),
+                field,
+                format!("{written} {problem}"),
+                Some(hint),
+            );
+            None
+        }
+    }
+}
