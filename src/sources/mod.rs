@@ -1,9 +1,10 @@
 //! OT-side sources: what `weir-send` reads from the plant, turned into channel messages.
 //!
-//! Every source feeds one [`Intake`], a queue toward the link thread bounded in bytes
-//! (`send.queue` in the policy). A stream source (TCP) waits for room, so a saturated link
-//! back-pressures the plant-side connection; a datagram source (UDP) cannot wait, so it drops
-//! the datagram and counts it.
+//! Every source feeds one [`Intake`], a FIFO queue toward the link thread. Stream sources
+//! (TCP) and datagram sources (UDP) each have their own byte budget of `send.queue` (so the
+//! queue holds at most twice that): a stream source waits for room, so a saturated link
+//! back-pressures the plant-side connection, but it can never take the room datagrams need.
+//! A datagram source cannot wait: when its budget is spent it drops the datagram and counts it.
 
 pub mod tcp;
 pub mod udp;
@@ -68,20 +69,23 @@ pub struct IntakeClosed;
 #[derive(Debug, Clone)]
 pub struct Intake {
     tx: flume::Sender<Message>,
-    budget: Arc<Semaphore>,
+    stream_budget: Arc<Semaphore>,
+    datagram_budget: Arc<Semaphore>,
     budget_bytes: u32,
     /// Shared counters.
     pub counters: Arc<SourceCounters>,
 }
 
 impl Intake {
-    /// A queue bounded to `queue_bytes` of payload (and [`MAX_QUEUED_MESSAGES`] messages).
+    /// A queue bounded to `queue_bytes` of stream payload plus `queue_bytes` of datagram
+    /// payload (and [`MAX_QUEUED_MESSAGES`] messages).
     pub fn new(queue_bytes: usize) -> (Intake, flume::Receiver<Message>) {
         let (tx, rx) = flume::bounded(MAX_QUEUED_MESSAGES);
         let budget_bytes = u32::try_from(queue_bytes.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         let intake = Intake {
             tx,
-            budget: Arc::new(Semaphore::new(budget_bytes as usize)),
+            stream_budget: Arc::new(Semaphore::new(budget_bytes as usize)),
+            datagram_budget: Arc::new(Semaphore::new(budget_bytes as usize)),
             budget_bytes,
             counters: Arc::new(SourceCounters::default()),
         };
@@ -99,7 +103,7 @@ impl Intake {
         self.counters.bytes.fetch_add(len as u64, Ordering::Relaxed);
     }
 
-    /// Queues a message, waiting for room.
+    /// Queues a stream message, waiting for room.
     pub async fn send(
         &self,
         channel: u32,
@@ -108,7 +112,7 @@ impl Intake {
         payload: Vec<u8>,
     ) -> Result<(), IntakeClosed> {
         let permit = self
-            .budget
+            .stream_budget
             .clone()
             .acquire_many_owned(self.permits_for(payload.len()))
             .await
@@ -124,11 +128,11 @@ impl Intake {
         self.tx.send_async(msg).await.map_err(|_| IntakeClosed)
     }
 
-    /// Queues a message if there is room now; returns whether it was queued. A refusal is
-    /// counted as `drop_queue_full`.
+    /// Queues a datagram message if there is room now; returns whether it was queued. A
+    /// refusal is counted as `drop_queue_full`.
     pub fn try_send(&self, channel: u32, stream: u32, kind: MessageKind, payload: Vec<u8>) -> bool {
         let Ok(permit) = self
-            .budget
+            .datagram_budget
             .clone()
             .try_acquire_many_owned(self.permits_for(payload.len()))
         else {
