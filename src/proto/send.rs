@@ -273,9 +273,11 @@ impl Sender {
         let k = u16::try_from(k_usize).unwrap_or(self.cfg.max_source_symbols);
         let r = fec::repair_count(k, self.cfg.repair_percent);
         let total = (usize::from(k) + usize::from(r)) * symbol_size;
-        let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(&self.building);
+        // The frames already sit where the block's source symbols go (symbols are contiguous,
+        // whatever their size), so the block is the building buffer plus padding and repair.
+        let mut next = self.spare.pop().unwrap_or_default();
+        next.clear();
+        let mut buf = std::mem::replace(&mut self.building, next);
         buf.resize(total, 0);
         if let Err(error) = self.fec.encode(k, r, &mut buf, symbol_size) {
             // Unreachable with shapes validated in `new`; still never silently.
@@ -292,7 +294,6 @@ impl Sender {
         });
         self.next_block += 1;
         self.counters.blocks += 1;
-        self.building.clear();
         self.building_since = None;
     }
 
@@ -347,7 +348,7 @@ impl Sender {
                 for (channel, seq) in block.completed {
                     self.sent_seq.insert(channel, seq);
                 }
-                if self.spare.len() < MAX_QUEUED_BLOCKS {
+                if self.spare.len() <= MAX_QUEUED_BLOCKS {
                     self.spare.push(block.buf);
                 }
             }
