@@ -81,6 +81,8 @@ impl SendLink {
 pub struct RecvLink {
     socket: UdpSocket,
     state: UdpSocketState,
+    /// The read timeout set on the socket, to avoid a `setsockopt` per call.
+    timeout: Duration,
     bufs: Vec<Vec<u8>>,
     meta: Vec<RecvMeta>,
 }
@@ -93,11 +95,13 @@ impl RecvLink {
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
         let _ = state.set_recv_buffer_size(UdpSockRef::from(&socket), recv_buffer);
         let granted = state.recv_buffer_size(UdpSockRef::from(&socket)).unwrap_or(0);
-        socket.set_read_timeout(Some(Duration::from_millis(10)))?;
+        let timeout = Duration::from_millis(10);
+        socket.set_read_timeout(Some(timeout))?;
         Ok((
             RecvLink {
                 socket,
                 state,
+                timeout,
                 bufs: vec![vec![0; RECV_BUFFER_BYTES]; RECV_BATCH],
                 meta: vec![RecvMeta::default(); RECV_BATCH],
             },
@@ -113,8 +117,13 @@ impl RecvLink {
     /// Waits up to `timeout` for datagrams and calls `each` on every one received.
     /// Returns the number of datagrams; 0 on timeout.
     pub fn recv(&mut self, timeout: Duration, mut each: impl FnMut(&mut [u8])) -> io::Result<usize> {
-        self.socket
-            .set_read_timeout(Some(timeout.max(Duration::from_micros(100))))?;
+        // Whole milliseconds: timers need no finer grain, and the socket option is set only
+        // when the value changes.
+        let timeout = Duration::from_millis(timeout.as_millis().clamp(1, 1000) as u64);
+        if timeout != self.timeout {
+            self.socket.set_read_timeout(Some(timeout))?;
+            self.timeout = timeout;
+        }
         let n = {
             let mut slices: Vec<IoSliceMut<'_>> = self.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
             match self

@@ -143,8 +143,10 @@ pub fn run_link(
             .poll_timeout()
             .map_or(POLL, |t| t.saturating_duration_since(now))
             .min(POLL);
+        // One clock reading per batch: a batch is read in microseconds.
+        let batch_time = Instant::now();
         let received = link.recv(wait, |datagram| {
-            receiver.handle(Instant::now(), datagram);
+            receiver.handle(batch_time, datagram);
             while let Some(event) = receiver.poll_event() {
                 dispatch.on_event(now, event);
             }

@@ -15,8 +15,11 @@ use ring::digest::{Context, SHA256};
 pub struct StreamResult {
     /// Bytes received.
     pub bytes: u64,
-    /// SHA-256 of them, hex.
+    /// SHA-256 of them, hex (when the collector hashes).
     pub sha256: String,
+    /// Whether they are exactly the start of the expected [`Pattern`](super::Pattern) stream
+    /// (when the collector checks a pattern).
+    pub pattern_ok: Option<bool>,
     /// True for a clean end (FIN), false for a reset or error.
     pub clean: bool,
     /// When the first byte arrived and when the connection ended.
@@ -35,9 +38,23 @@ pub struct TcpCollector {
     _thread: JoinHandle<()>,
 }
 
+/// How a [`TcpCollector`] checks what it receives.
+#[derive(Debug, Clone, Copy)]
+pub enum Check {
+    /// Hash every connection with SHA-256.
+    Sha256,
+    /// Compare every connection with the [`Pattern`](super::Pattern) of this seed (cheap).
+    Pattern(u64),
+}
+
 impl TcpCollector {
-    /// Listens on `addr` (port 0 picks one).
+    /// Listens on `addr` (port 0 picks one), hashing each connection.
     pub fn start(addr: SocketAddr) -> io::Result<TcpCollector> {
+        Self::start_checking(addr, Check::Sha256)
+    }
+
+    /// Listens on `addr` (port 0 picks one), checking each connection as `check` says.
+    pub fn start_checking(addr: SocketAddr, check: Check) -> io::Result<TcpCollector> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let results = Arc::new(Mutex::new(Vec::new()));
@@ -48,6 +65,10 @@ impl TcpCollector {
                 let r = r.clone();
                 std::thread::spawn(move || {
                     let mut hasher = Context::new(&SHA256);
+                    let mut pattern = match check {
+                        Check::Pattern(seed) => Some((super::Pattern::new(seed), true)),
+                        Check::Sha256 => None,
+                    };
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut bytes = 0u64;
                     let mut first_byte = None;
@@ -56,7 +77,11 @@ impl TcpCollector {
                             Ok(0) => break true,
                             Ok(n) => {
                                 first_byte.get_or_insert_with(Instant::now);
-                                hasher.update(buf.get(..n).unwrap_or_default());
+                                let got = buf.get(..n).unwrap_or_default();
+                                match pattern.as_mut() {
+                                    Some((p, ok)) => *ok &= p.check(got),
+                                    None => hasher.update(got),
+                                }
                                 bytes += n as u64;
                             }
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -66,6 +91,7 @@ impl TcpCollector {
                     let result = StreamResult {
                         bytes,
                         sha256: super::hex(hasher.finish().as_ref()),
+                        pattern_ok: pattern.map(|(_, ok)| ok),
                         clean,
                         first_byte,
                         ended: Instant::now(),

@@ -46,8 +46,18 @@ pub struct StreamSent {
     pub finished: Instant,
 }
 
-/// Writes `bytes` pseudo-random bytes (seeded) to `addr` and closes the connection cleanly.
+/// Writes `bytes` of the seeded [`Pattern`] to `addr`, hashing them, and closes the
+/// connection cleanly.
 pub fn send_stream(addr: SocketAddr, bytes: u64, seed: u64) -> io::Result<StreamSent> {
+    stream_pattern(addr, bytes, seed, true)
+}
+
+/// Like [`send_stream`] without hashing (for benchmarks; `sha256` is then empty).
+pub fn send_stream_unhashed(addr: SocketAddr, bytes: u64, seed: u64) -> io::Result<StreamSent> {
+    stream_pattern(addr, bytes, seed, false)
+}
+
+fn stream_pattern(addr: SocketAddr, bytes: u64, seed: u64, hash: bool) -> io::Result<StreamSent> {
     let mut conn = connect_retry(addr, Duration::from_secs(10))?;
     let mut pattern = Pattern::new(seed);
     let mut hasher = Context::new(&SHA256);
@@ -58,7 +68,9 @@ pub fn send_stream(addr: SocketAddr, bytes: u64, seed: u64) -> io::Result<Stream
         let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
         let chunk = buf.get_mut(..n).unwrap_or_default();
         pattern.fill(chunk);
-        hasher.update(chunk);
+        if hash {
+            hasher.update(chunk);
+        }
         conn.write_all(chunk)?;
         left -= n as u64;
     }

@@ -14,27 +14,91 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A deterministic pseudo-random byte stream (xorshift), so senders and checkers agree on
-/// content without storing it.
+/// A deterministic, position-dependent byte stream: the 8-byte word at offset `8i` is
+/// `(i × φ64) XOR seed`, little-endian. Cheap enough (a multiply per 8 bytes) that the load
+/// generator and the checker do not compete with the daemons for CPU, and any reordering,
+/// splice or corruption of the stream changes the bytes.
 #[derive(Debug, Clone)]
-pub struct Pattern(u64);
+pub struct Pattern {
+    seed: u64,
+    position: u64,
+}
+
+const PHI64: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl Pattern {
-    /// A stream seeded with `seed`.
+    /// A stream seeded with `seed`, at position 0.
     pub fn new(seed: u64) -> Self {
-        Pattern(seed | 1)
+        Pattern { seed, position: 0 }
+    }
+
+    fn word(&self, index: u64) -> [u8; 8] {
+        (index.wrapping_mul(PHI64) ^ self.seed).to_le_bytes()
     }
 
     /// Fills `buf` with the next bytes.
     pub fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            let bytes = self.0.to_le_bytes();
-            for (d, s) in chunk.iter_mut().zip(bytes) {
-                *d = s;
+        let mut i = 0;
+        // Unaligned head, byte by byte.
+        while i < buf.len() && self.position % 8 != 0 {
+            if let Some(b) = buf.get_mut(i) {
+                *b = self.byte_at(self.position);
             }
+            i += 1;
+            self.position += 1;
         }
+        let rest = buf.get_mut(i..).unwrap_or_default();
+        let mut chunks = rest.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            chunk.copy_from_slice(&self.word(self.position / 8));
+            self.position += 8;
+        }
+        for b in chunks.into_remainder() {
+            *b = self.byte_at(self.position);
+            self.position += 1;
+        }
+    }
+
+    fn byte_at(&self, position: u64) -> u8 {
+        let word = self.word(position / 8);
+        word.get((position % 8) as usize).copied().unwrap_or(0)
+    }
+
+    /// Checks that `buf` is the next bytes of the stream, advancing past them.
+    pub fn check(&mut self, buf: &[u8]) -> bool {
+        let mut ok = true;
+        let mut expected = [0u8; 4096];
+        for chunk in buf.chunks(expected.len()) {
+            let want = expected.get_mut(..chunk.len()).unwrap_or_default();
+            self.fill(want);
+            ok &= want == chunk;
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::Pattern;
+
+    #[test]
+    fn pattern_is_the_same_whatever_the_chunking() {
+        let mut whole = vec![0u8; 1000];
+        Pattern::new(5).fill(&mut whole);
+        let mut p = Pattern::new(5);
+        let mut parts = Vec::new();
+        for n in [3, 1, 8, 13, 975] {
+            let mut b = vec![0u8; n];
+            p.fill(&mut b);
+            parts.extend(b);
+        }
+        assert_eq!(whole, parts);
+        let mut c = Pattern::new(5);
+        assert!(c.check(&whole[..7]) && c.check(&whole[7..]));
+        let mut spliced = whole.clone();
+        spliced.drain(100..108);
+        assert!(!Pattern::new(5).check(&spliced));
+        assert!(!Pattern::new(6).check(&whole));
     }
 }

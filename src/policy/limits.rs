@@ -64,7 +64,7 @@ pub const DEFAULT_SOCKET_BUFFER: u64 = 32 << 20;
 pub const SOCKET_BUFFER_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
 
 /// `recv.queue` default: bytes queued toward each sink.
-pub const DEFAULT_RECV_QUEUE: u64 = 8 << 20;
+pub const DEFAULT_RECV_QUEUE: u64 = 32 << 20;
 /// `recv.queue` range, in bytes: 64 KiB to 1 GiB.
 pub const RECV_QUEUE_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
 

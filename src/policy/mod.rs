@@ -35,7 +35,7 @@
 //! [recv]                          # IT host
 //! listen        = "192.0.2.2:5800"
 //! socket_buffer = "32 MiB"
-//! queue         = "8 MiB"         # per sink
+//! queue         = "32 MiB"        # per sink
 //!
 //! [[channel]]
 //! name        = "syslog"

@@ -91,7 +91,7 @@ pub struct RecvSide {
     pub listen: SocketAddr,
     /// Receive buffer requested for the link socket, default 32 MiB.
     pub socket_buffer: usize,
-    /// Most bytes queued toward each sink, default 8 MiB; at least every channel's `max_message`.
+    /// Most bytes queued toward each sink, default 32 MiB; at least every channel's `max_message`.
     pub queue: usize,
     /// Spool directory; a relative path is resolved against the policy file's directory.
     pub spool: Option<PathBuf>,

@@ -109,6 +109,9 @@ pub enum FrameError {
     /// The frame runs past the end of the block.
     #[error("frame truncated")]
     Truncated,
+    /// The sequence number is above [`MAX_COUNTER`](super::wire::MAX_COUNTER).
+    #[error("sequence number out of range")]
+    Sequence,
 }
 
 /// Iterates the frames of a block's source data, stopping at the padding.
@@ -157,6 +160,9 @@ fn parse_after_flags<'a>(flags: u8, r: &mut Reader<'a>) -> Result<(FrameHeader, 
         first: flags & FIRST != 0,
         last: flags & LAST != 0,
     };
+    if header.seq > super::wire::MAX_COUNTER {
+        return Err(FrameError::Sequence);
+    }
     let len = r.u16().ok_or(FrameError::Truncated)?;
     let bytes = r.bytes(usize::from(len)).ok_or(FrameError::Truncated)?;
     Ok((header, bytes))

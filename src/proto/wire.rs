@@ -44,6 +44,10 @@ pub const SYMBOL_HEADER_LEN: usize = 14;
 pub const MAX_DATAGRAM: usize = 65_507;
 /// Bytes of the heartbeat body before its channel list.
 pub const HEARTBEAT_FIXED_LEN: usize = 16 + 5 * 8 + 2;
+/// The largest block id and message sequence number a sender may use: far beyond what any
+/// session reaches, and it keeps every `+ 1` on them from overflowing. Larger values are
+/// malformed.
+pub const MAX_COUNTER: u64 = 1 << 62;
 /// Bytes of one heartbeat channel entry.
 pub const HEARTBEAT_CHANNEL_LEN: usize = 12;
 
@@ -130,14 +134,16 @@ pub struct SymbolHeader {
 }
 
 impl SymbolHeader {
-    /// Reads the symbol header; the rest of the reader is the symbol.
+    /// Reads the symbol header; the rest of the reader is the symbol. A block id above
+    /// [`MAX_COUNTER`] is malformed.
     pub fn parse(r: &mut Reader<'_>) -> Option<SymbolHeader> {
-        Some(SymbolHeader {
+        let header = SymbolHeader {
             block: r.u64()?,
             index: r.u16()?,
             k: r.u16()?,
             r: r.u16()?,
-        })
+        };
+        (header.block <= MAX_COUNTER).then_some(header)
     }
 
     /// Appends the symbol header's bytes.
@@ -183,12 +189,16 @@ impl Heartbeat {
             channels: Vec::new(),
         };
         let n = usize::from(r.u16()?);
-        if r.remaining() != n * HEARTBEAT_CHANNEL_LEN {
+        if r.remaining() != n * HEARTBEAT_CHANNEL_LEN || hb.next_block > MAX_COUNTER {
             return None;
         }
         hb.channels.reserve(n);
         for _ in 0..n {
-            hb.channels.push((r.u32()?, r.u64()?));
+            let (channel, next_seq) = (r.u32()?, r.u64()?);
+            if next_seq > MAX_COUNTER {
+                return None;
+            }
+            hb.channels.push((channel, next_seq));
         }
         Some(hb)
     }

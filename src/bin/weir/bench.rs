@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use weir::harness::collect::{TcpCollector, UdpCollector};
-use weir::harness::drive::{send_datagrams, send_stream, wait_for_log};
+use weir::harness::collect::{Check, TcpCollector, UdpCollector};
+use weir::harness::drive::{send_datagrams, send_stream_unhashed, wait_for_log};
 use weir::harness::process::{sibling_binary, Daemon, Usage};
 use weir::harness::relay::{Impairment, Relay};
 use weir::harness::setup::{free_addr, scratch_dir, Conduit};
@@ -27,6 +27,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "20 Gbit/s")]
     bandwidth: String,
 }
+
+const STREAM_SEED: u64 = 3;
 
 struct Case {
     name: &'static str,
@@ -109,7 +111,7 @@ fn start_pair(
             Relay::start("127.0.0.1:0".parse()?, listen, imp).map_err(anyhow::Error::from)
         })
         .transpose()?;
-    let tcp_out = TcpCollector::start("127.0.0.1:0".parse()?)?;
+    let tcp_out = TcpCollector::start_checking("127.0.0.1:0".parse()?, Check::Pattern(STREAM_SEED))?;
     let udp_out = UdpCollector::start("127.0.0.1:0".parse()?)?;
     let conduit = Conduit {
         mtu,
@@ -151,7 +153,8 @@ fn throughput(case: &Case, args: &BenchArgs) -> anyhow::Result<()> {
         "1ms",
     )?;
     let before = (pair.send.usage(), pair.recv.usage());
-    let sent = send_stream(pair.tcp_in, args.bytes, 3).context("streaming into weir-send")?;
+    let sent =
+        send_stream_unhashed(pair.tcp_in, args.bytes, STREAM_SEED).context("streaming into weir-send")?;
     let got = pair.tcp_out.wait_for(1, Duration::from_secs(600));
     let after = (pair.send.usage(), pair.recv.usage());
     let Some(stream) = got.first() else {

@@ -15,6 +15,8 @@ use crate::proto::wire::SymbolHeader;
 
 /// Blocks the head may fall behind the newest before it is given up.
 pub const MAX_BLOCK_SPAN: u64 = 4096;
+/// Block buffers kept for reuse.
+const SPARE_BUFFERS: usize = 8;
 /// Evidence entries kept; older bounds are merged into the newest.
 const MAX_EVIDENCE: usize = 1024;
 
@@ -46,6 +48,11 @@ pub struct Assembler {
     evidence: VecDeque<(u64, Instant)>,
     /// Decoded blocks released in order but not yet handed out.
     ready: Vec<(u64, Vec<u8>)>,
+    /// Buffers of finished blocks, reused to spare the allocator and page faults.
+    spare: Vec<Vec<u8>>,
+    /// Consecutive blocks given up and not yet logged: (first, count), so one outage is one
+    /// log line, not thousands.
+    lost_run: Option<(u64, u64)>,
     fec: Fec,
 }
 
@@ -61,6 +68,8 @@ impl Assembler {
             pending_bytes: 0,
             evidence: VecDeque::new(),
             ready: Vec::new(),
+            spare: Vec::new(),
+            lost_run: None,
             fec: Fec::default(),
         }
     }
@@ -135,11 +144,14 @@ impl Assembler {
                     return;
                 }
             }
+            let mut buf = self.spare.pop().unwrap_or_default();
+            buf.clear();
+            buf.resize(total * symbol_size, 0);
             let block = PartialBlock {
                 k: sh.k,
                 r: sh.r,
                 symbol_size,
-                buf: vec![0; total * symbol_size],
+                buf,
                 present: vec![false; total],
                 have: 0,
                 decoded: false,
@@ -176,11 +188,9 @@ impl Assembler {
         block.have += 1;
         if block.have >= block.k {
             decode(&mut self.fec, sh.block, block, counters);
-            let before = block.bytes();
+            // The repair symbols are no longer needed; their memory is kept for reuse but
+            // still counted, so the bound holds.
             block.buf.truncate(usize::from(block.k) * block.symbol_size);
-            block.buf.shrink_to_fit();
-            block.present = Vec::new();
-            self.pending_bytes = self.pending_bytes.saturating_sub(before - block.bytes());
         }
     }
 
@@ -190,6 +200,7 @@ impl Assembler {
     pub fn release(&mut self, now: Instant, out: &mut Vec<(u64, Vec<u8>)>, counters: &mut Counters) {
         self.pump(Some(now), counters);
         out.append(&mut self.ready);
+        log_lost_run(self.lost_run.take());
     }
 
     /// Moves decoded head blocks to `ready`; with `now`, also gives up overdue heads.
@@ -205,15 +216,19 @@ impl Assembler {
                 self.advance_head(head);
                 continue;
             }
-            let overdue = now.is_some_and(|now| {
+            let overdue = now.and_then(|now| {
                 self.evidence
                     .front()
-                    .is_some_and(|(_, since)| now >= *since + self.reorder_window)
+                    .filter(|(_, since)| now >= *since + self.reorder_window)
+                    .map(|(bound, _)| *bound)
             });
-            if !overdue {
+            let Some(bound) = overdue else {
                 break;
-            }
-            self.lose(head, counters);
+            };
+            // Every block below `bound` was sent more than a reorder window ago: give up the
+            // head and, in one step, the run of blocks after it of which nothing arrived.
+            let next_held = self.pending.range(head + 1..).next().map_or(bound, |(id, _)| *id);
+            self.lose_until(next_held.min(bound).max(head + 1), counters);
         }
     }
 
@@ -222,6 +237,13 @@ impl Assembler {
         self.evidence
             .front()
             .map(|(_, since)| *since + self.reorder_window)
+    }
+
+    /// Returns a released block's buffer for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(buf);
+        }
     }
 
     /// Gives up every held block (at the end of a session) and returns how many there were.
@@ -244,22 +266,36 @@ impl Assembler {
         self.released_any = true;
     }
 
-    fn lose(&mut self, head: u64, counters: &mut Counters) {
-        let had = self.take(head).map(|b| b.have).unwrap_or(0);
-        counters.blocks_lost += 1;
-        tracing::warn!(
-            block = head,
-            symbols_received = had,
-            "block lost beyond FEC repair"
-        );
-        self.advance_head(head);
+    /// Gives up every block from the head up to (not including) `until`.
+    fn lose_until(&mut self, until: u64, counters: &mut Counters) {
+        let Some(head) = self.next_block else {
+            return;
+        };
+        if until <= head {
+            return;
+        }
+        let held: Vec<u64> = self.pending.range(head..until).map(|(id, _)| *id).collect();
+        for id in held {
+            self.take(id);
+        }
+        let count = until - head;
+        counters.blocks_lost = counters.blocks_lost.saturating_add(count);
+        self.lost_run = match self.lost_run {
+            Some((first, n)) if first + n == head => Some((first, n + count)),
+            other => {
+                log_lost_run(other);
+                Some((head, count))
+            }
+        };
+        self.next_block = Some(until);
+        self.released_any = true;
     }
 
     /// Gives up the head block if it is older than `block`. Returns whether it did.
     fn give_up_head_below(&mut self, block: u64, counters: &mut Counters) -> bool {
         match self.next_block {
             Some(head) if head < block => {
-                self.lose(head, counters);
+                self.lose_until(head + 1, counters);
                 true
             }
             _ => false,
@@ -267,12 +303,32 @@ impl Assembler {
     }
 
     fn enforce_span(&mut self, newest: u64, counters: &mut Counters) {
+        let floor = newest.saturating_sub(MAX_BLOCK_SPAN);
         while let Some(head) = self.next_block {
-            if newest.saturating_sub(head) <= MAX_BLOCK_SPAN {
+            if head >= floor {
                 break;
             }
-            self.lose(head, counters);
+            if self.pending.get(&head).is_some_and(|b| b.decoded) {
+                // Decoded but held behind a lost block: released on the next pump.
+                self.pump(None, counters);
+                if self.next_block == Some(head) {
+                    break;
+                }
+                continue;
+            }
+            let next_decoded = self
+                .pending
+                .range(head + 1..floor)
+                .find(|(_, b)| b.decoded)
+                .map_or(floor, |(id, _)| *id);
+            self.lose_until(next_decoded, counters);
         }
+    }
+}
+
+fn log_lost_run(run: Option<(u64, u64)>) {
+    if let Some((first, count)) = run {
+        tracing::warn!(first_block = first, count, "blocks lost beyond FEC repair");
     }
 }
 

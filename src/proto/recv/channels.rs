@@ -162,7 +162,7 @@ impl ChannelRx {
         if count == 0 {
             return;
         }
-        counters.messages_lost += count;
+        counters.messages_lost = counters.messages_lost.saturating_add(count);
         tracing::warn!(
             channel = self.spec.id,
             first_seq = self.expected,

@@ -455,6 +455,7 @@ impl Receiver {
                     }
                 }
             }
+            session.blocks.recycle(data);
         }
         let resolved_below = session.blocks.next_block().unwrap_or(0);
         while let Some((bound, _)) = session.tail_checks.front() {
