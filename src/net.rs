@@ -10,6 +10,9 @@ use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 
 /// Largest GSO send, in bytes: the segments travel as one IP packet inside the kernel.
@@ -53,7 +56,7 @@ impl SendLink {
     }
 
     /// Sends `contents` as datagrams of `segment_size` bytes (the last may be shorter), in one
-    /// GSO call when there are several. Blocks while the socket buffer is full.
+    /// GSO call when there are several. Waits while the socket buffer is full.
     pub fn send_batch(&self, contents: &[u8], segment_size: usize) -> io::Result<()> {
         let transmit = Transmit {
             destination: self.destination,
@@ -65,6 +68,14 @@ impl SendLink {
         loop {
             match self.state.try_send(UdpSockRef::from(&self.socket), &transmit) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The socket is non-blocking (quinn-udp sets it so): wait for buffer room.
+                    let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLOUT)];
+                    match poll(&mut fds, PollTimeout::from(1000u16)) {
+                        Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 other => return other,
             }
         }
@@ -81,8 +92,6 @@ impl SendLink {
 pub struct RecvLink {
     socket: UdpSocket,
     state: UdpSocketState,
-    /// The read timeout set on the socket, to avoid a `setsockopt` per call.
-    timeout: Duration,
     bufs: Vec<Vec<u8>>,
     meta: Vec<RecvMeta>,
 }
@@ -94,14 +103,21 @@ impl RecvLink {
         let socket = UdpSocket::bind(listen)?;
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
         let _ = state.set_recv_buffer_size(UdpSockRef::from(&socket), recv_buffer);
-        let granted = state.recv_buffer_size(UdpSockRef::from(&socket)).unwrap_or(0);
-        let timeout = Duration::from_millis(10);
-        socket.set_read_timeout(Some(timeout))?;
+        let mut granted = state.recv_buffer_size(UdpSockRef::from(&socket)).unwrap_or(0);
+        if granted < recv_buffer {
+            // Privileged (CAP_NET_ADMIN) processes may go past net.core.rmem_max.
+            let forced =
+                nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &recv_buffer);
+            if forced.is_ok() {
+                granted = state
+                    .recv_buffer_size(UdpSockRef::from(&socket))
+                    .unwrap_or(granted);
+            }
+        }
         Ok((
             RecvLink {
                 socket,
                 state,
-                timeout,
                 bufs: vec![vec![0; RECV_BUFFER_BYTES]; RECV_BATCH],
                 meta: vec![RecvMeta::default(); RECV_BATCH],
             },
@@ -114,33 +130,34 @@ impl RecvLink {
         self.socket.local_addr()
     }
 
+    fn read_batch(&mut self) -> io::Result<usize> {
+        let mut slices: Vec<IoSliceMut<'_>> = self.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        match self
+            .state
+            .recv(UdpSockRef::from(&self.socket), &mut slices, &mut self.meta)
+        {
+            Ok(n) => Ok(n),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Waits up to `timeout` for datagrams and calls `each` on every one received.
     /// Returns the number of datagrams; 0 on timeout.
     pub fn recv(&mut self, timeout: Duration, mut each: impl FnMut(&mut [u8])) -> io::Result<usize> {
-        // Whole milliseconds: timers need no finer grain, and the socket option is set only
-        // when the value changes.
-        let timeout = Duration::from_millis(timeout.as_millis().clamp(1, 1000) as u64);
-        if timeout != self.timeout {
-            self.socket.set_read_timeout(Some(timeout))?;
-            self.timeout = timeout;
-        }
-        let n = {
-            let mut slices: Vec<IoSliceMut<'_>> = self.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
-            match self
-                .state
-                .recv(UdpSockRef::from(&self.socket), &mut slices, &mut self.meta)
-            {
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    return Ok(0)
+        // The socket is non-blocking (quinn-udp sets it so, and a blocking `recvmmsg` would
+        // wait for a full batch): read what is there, else wait for readability, then read.
+        let n = match self.read_batch()? {
+            0 => {
+                let millis = u16::try_from(timeout.as_millis().clamp(1, 1000)).unwrap_or(1000);
+                let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(millis)) {
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => return Ok(0),
+                    Ok(_) => self.read_batch()?,
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e),
             }
+            n => n,
         };
         let mut count = 0;
         for (buf, meta) in self.bufs.iter_mut().zip(&self.meta).take(n) {

@@ -164,7 +164,7 @@ impl ChannelRx {
         }
         counters.messages_lost = counters.messages_lost.saturating_add(count);
         tracing::warn!(
-            channel = self.spec.id,
+            channel = format_args!("{:08x}", self.spec.id),
             first_seq = self.expected,
             last_seq = next - 1,
             count,
