@@ -15,8 +15,9 @@
 //!         0x70  reserved, zero
 //! ```
 //!
-//! A message larger than the room left in a block is split into fragments that share its
-//! sequence number; every fragment but the last continues in the next block. Sequence numbers
+//! A message larger than the room left in a block, or than 65,535 bytes, is split into
+//! fragments that share its sequence number and follow each other, in the same block or
+//! continuing in the next. Sequence numbers
 //! count every message of a channel in a session from 0, so a gap names exactly what was lost.
 
 use super::reader::{PutBytes, Reader};

@@ -14,4 +14,8 @@ pub mod send;
 pub mod wire;
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
+mod kat;
+#[cfg(test)]
 mod sim;

@@ -77,15 +77,15 @@ async fn carry(
         .send(channel, stream, MessageKind::Open, Vec::new())
         .await?;
     let end = loop {
-        let mut buf = vec![0u8; max_message];
+        // Read into spare capacity: no zeroing of a buffer that is about to be overwritten.
+        let mut buf = Vec::with_capacity(max_message);
         let read = tokio::select! {
-            r = conn.read(&mut buf) => r,
+            r = conn.read_buf(&mut buf) => r,
             _ = stop.wait_for(|s| *s) => break MessageKind::Abort,
         };
         match read {
             Ok(0) => break MessageKind::End,
-            Ok(n) => {
-                buf.truncate(n);
+            Ok(_) => {
                 intake.send(channel, stream, MessageKind::Data, buf).await?;
             }
             Err(error) => {

@@ -76,7 +76,7 @@ fn defaults() {
     assert_eq!(send.queue, 4 << 20);
     let recv = policy.recv.as_ref().unwrap();
     assert_eq!(recv.socket_buffer, 32 << 20);
-    assert_eq!(recv.queue, 8 << 20);
+    assert_eq!(recv.queue, 32 << 20);
     assert_eq!(recv.spool, None);
     let channel = &policy.channels[0];
     assert_eq!(channel.max_message, 64 << 10);
@@ -253,7 +253,7 @@ fn unit_and_type_errors_are_located() {
 #[test]
 fn queues_hold_the_largest_message() {
     let text = with_link(
-        "[send]\nto = \"192.0.2.2:1\"\n[recv]\nlisten = \"0.0.0.0:1\"\n\
+        "[send]\nto = \"192.0.2.2:1\"\n[recv]\nlisten = \"0.0.0.0:1\"\nqueue = \"8 MiB\"\n\
          [[channel]]\nname = \"big\"\nsource = { tcp = \"127.0.0.1:9\" }\nmax_message = \"16 MiB\"",
     );
     let diagnostics = errors(&text);

@@ -1,8 +1,9 @@
 //! The receiver state machine: datagrams in, ordered messages and exact loss reports out.
 //! No I/O, no clock.
 //!
-//! `handle(now, datagram)` runs the checks cheapest first — length, version and kind, key id,
-//! session freshness, replay window, AEAD open — then marks the packet number, then hands
+//! `handle(now, datagram)` runs the checks cheapest first — length, version and kind; for the
+//! current session its key id, the replay window and the AEAD open; for another session its
+//! freshness, its key id and the AEAD open — then marks the packet number, then hands
 //! data symbols to the block assembler and heartbeats to the loss accounting. Every datagram
 //! that fails a check is counted under its reason in [`Counters`] and dropped; none can make
 //! the receiver panic or stall. `poll_event()` yields what happened; `handle_timeout(now)`
