@@ -130,6 +130,25 @@ impl RecvLink {
         self.socket.local_addr()
     }
 
+    /// Datagrams the kernel dropped for this socket (its receive buffer was full), from the
+    /// `drops` column of `/proc/net/udp{,6}`; `None` where that cannot be read.
+    pub fn kernel_drops(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", self.socket.as_raw_fd()))
+            .ok()?
+            .ino()
+            .to_string();
+        ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+                (fields.get(9) == Some(&inode.as_str())).then(|| fields.get(12)?.parse().ok())?
+            })
+        })
+    }
+
     fn read_batch(&mut self) -> io::Result<usize> {
         let mut slices: Vec<IoSliceMut<'_>> = self.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
         match self
@@ -267,5 +286,19 @@ mod tests {
         assert_eq!(got.len(), 6);
         assert_eq!(got[5], vec![9; 40]);
         assert_eq!(got[2], vec![2; 100]);
+    }
+
+    #[test]
+    fn kernel_drops_of_an_overflowing_socket_are_seen() {
+        let (rx, _) = RecvLink::bind("127.0.0.1:0".parse().unwrap(), 4096).unwrap();
+        assert_eq!(rx.kernel_drops(), Some(0));
+        let tx = SendLink::open(None, rx.local_addr().unwrap(), 1 << 20).unwrap();
+        for _ in 0..2000 {
+            tx.send_batch(&[0u8; 1000], 1000).unwrap();
+        }
+        assert!(
+            rx.kernel_drops().unwrap() > 0,
+            "nothing was read, so the kernel must have dropped"
+        );
     }
 }

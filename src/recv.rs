@@ -137,6 +137,7 @@ pub fn run_link(
     let mut last = receiver.counters().clone();
     let mut next_stats = Instant::now() + STATS_EVERY;
     let mut read_errors = 0u64;
+    let mut kernel_drops = link.kernel_drops().unwrap_or(0);
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let wait = receiver
@@ -166,10 +167,26 @@ pub fn run_link(
             next_stats = now + STATS_EVERY;
             log_changes(&last, receiver.counters());
             last = receiver.counters().clone();
+            log_kernel_drops(&link, &mut kernel_drops);
         }
     }
     log_changes(&last, receiver.counters());
     receiver.counters().clone()
+}
+
+/// Logs datagrams the kernel dropped before weir could read them (receive buffer full).
+fn log_kernel_drops(link: &RecvLink, last: &mut u64) {
+    if let Some(now) = link.kernel_drops() {
+        if now > *last {
+            tracing::warn!(
+                dropped = now - *last,
+                total = now,
+                "link socket overflowed: the kernel dropped datagrams; raise recv.socket_buffer \
+                 (and net.core.rmem_max) or lower link.bandwidth"
+            );
+        }
+        *last = now;
+    }
 }
 
 /// Logs the drop counters that moved since `before` (one warning line) and a stats line.

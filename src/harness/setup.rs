@@ -47,6 +47,7 @@ listen = "{listen}"
 [[channel]]
 name = "stream"
 source = {{ tcp = "{tcp_in}" }}
+max_message = "256 KiB"
 sinks = [{{ tcp = "{tcp_out}" }}]
 
 [[channel]]
