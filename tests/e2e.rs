@@ -30,6 +30,17 @@ struct Pair {
     relay: Relay,
 }
 
+/// The tests run one at a time: each runs two daemons, a relay and collectors, and on a
+/// two-core machine running them together starves the daemons into kernel buffer overflows
+/// that are not what these tests are about.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn start(label: &str, imp: Impairment, repair: u16) -> Pair {
     let dir = scratch_dir(label).unwrap();
     let listen = free_addr().unwrap();
@@ -103,6 +114,7 @@ fn lossy_link_delivers_a_64_mib_stream_and_every_datagram_intact() {
         corrupt: 0.002,
         seed: 2026,
     };
+    let _serial = serial();
     let mut pair = start("lossy", imp, 25);
     let udp_in = pair.conduit.udp.0;
     // Datagrams flow while the stream does, sharing its blocks.
@@ -157,6 +169,7 @@ fn lossy_link_delivers_a_64_mib_stream_and_every_datagram_intact() {
 
 #[test]
 fn an_aborted_source_connection_is_reset_at_the_consumer() {
+    let _serial = serial();
     let pair = start("abort", Impairment::default(), 10);
     let mut conn = connect_retry(pair.conduit.tcp.0, Duration::from_secs(10)).unwrap();
     conn.write_all(&[7u8; 100_000]).unwrap();
@@ -190,6 +203,7 @@ fn loss_beyond_fec_resets_the_stream_and_never_splices_it() {
         seed: 77,
         ..Impairment::default()
     };
+    let _serial = serial();
     let pair = start("beyond", imp, 5);
     let seed = 5;
     let _ = send_stream(pair.conduit.tcp.0, 32 << 20, seed).unwrap();

@@ -120,8 +120,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     tasks.push(tokio::spawn(task));
                 }
                 Source::Udp(addr) => {
-                    let socket = UdpSocket::bind(addr)
-                        .await
+                    let socket = bind_udp_source(addr)
                         .with_context(|| format!("channel {name}: cannot bind udp {addr}"))?;
                     tracing::info!(channel = %name, %addr, "udp source listening");
                     let task = sources::udp::run(name, id, socket, max, intake.clone(), stop_rx.clone());
@@ -151,6 +150,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         "weir-send stopped"
     );
     Ok(())
+}
+
+/// Binds a UDP source with a large kernel buffer, so a burst from the plant is not dropped by
+/// the kernel while the daemon is busy (best effort: capped by net.core.rmem_max).
+fn bind_udp_source(addr: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
+    const SOURCE_BUFFER: usize = 4 << 20;
+    let socket = std::net::UdpSocket::bind(addr)?;
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOURCE_BUFFER);
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

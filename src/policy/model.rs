@@ -65,11 +65,13 @@ impl Link {
         usize::from(self.mtu.saturating_sub(overhead))
     }
 
-    /// Repair symbols for a block of `source_symbols` source symbols:
-    /// `ceil(source_symbols × repair_percent / 100)`, so any non-empty block gets at least one.
+    /// Repair symbols the sender adds to a block of `source_symbols` source symbols (the link
+    /// protocol's rule, [`crate::proto::fec::repair_count`]); none for an empty block.
     pub fn repair_symbols(&self, source_symbols: u16) -> u16 {
-        let repair = (u32::from(source_symbols) * u32::from(self.repair_percent)).div_ceil(100);
-        u16::try_from(repair).unwrap_or(u16::MAX)
+        if source_symbols == 0 {
+            return 0;
+        }
+        crate::proto::fec::repair_count(source_symbols, self.repair_percent)
     }
 }
 

@@ -37,10 +37,18 @@ pub enum FecError {
     TooFewSymbols,
 }
 
-/// Number of repair symbols for `k` source symbols at `repair_percent` overhead: at least one,
-/// rounded up, and within the field's limit.
+/// Fewest repair symbols in any block. Small blocks (sparse telemetry, flushed after the
+/// deadline with one or two source symbols) would otherwise get a single repair symbol, and
+/// two losses among two or three datagrams would lose them: at 1 % loss, one block in ten
+/// thousand. Two make it one in a million, at a cost that only sparse traffic pays.
+pub const MIN_REPAIR_SYMBOLS: u16 = 2;
+
+/// Number of repair symbols for `k` source symbols at `repair_percent` overhead: rounded up,
+/// at least [`MIN_REPAIR_SYMBOLS`], and within the field's limit.
 pub fn repair_count(k: u16, repair_percent: u16) -> u16 {
-    let wanted = (u32::from(k) * u32::from(repair_percent)).div_ceil(100).max(1);
+    let wanted = (u32::from(k) * u32::from(repair_percent))
+        .div_ceil(100)
+        .max(u32::from(MIN_REPAIR_SYMBOLS));
     let room = u32::from(MAX_TOTAL_SYMBOLS.saturating_sub(k));
     u16::try_from(wanted.min(room)).unwrap_or(0)
 }
@@ -134,7 +142,8 @@ mod tests {
 
     #[test]
     fn repair_counts() {
-        assert_eq!(repair_count(1, 10), 1);
+        assert_eq!(repair_count(1, 10), 2);
+        assert_eq!(repair_count(20, 10), 2);
         assert_eq!(repair_count(64, 10), 7);
         assert_eq!(repair_count(100, 10), 10);
         assert_eq!(repair_count(128, 200), 128);

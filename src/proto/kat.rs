@@ -144,11 +144,11 @@ fn unhex(s: &str) -> Vec<u8> {
 /// | 0 | 0  | heartbeat | next_block 0, counters 0, channel (aa0ca79f, next seq 0)          |
 /// | 1–4 | 1–4 | data  | block 0, k 4, r 2, source symbols 0..4 of 150 B (A's 1st fragment) |
 /// | 5–6 | 5–6 | data  | block 0, repair symbols 4, 5                                      |
-/// | 7–8 | 7–8 | data  | block 1, k 2, r 1, symbols of 129 B (A's last fragment, B, 1 B pad) |
-/// | 9 | 9  | data      | block 1, repair symbol 2                                          |
-/// | 10 | 10 | heartbeat | next_block 2, 10 datagrams / 1843 B sent, 2 messages, (aa0ca79f, 2) |
+/// | 7–8 | 7–8 | data  | block 1, k 2, r 2, symbols of 129 B (A's last fragment, B, 1 B pad) |
+/// | 9–10 | 9–10 | data  | block 1, repair symbols 2, 3 (at least two: `MIN_REPAIR_SYMBOLS`) |
+/// | 11 | 11 | heartbeat | next_block 2, 11 datagrams / 2022 B sent, 2 messages, (aa0ca79f, 2) |
 #[rustfmt::skip]
-const DATAGRAMS: [&str; 11] = [
+const DATAGRAMS: [&str; 12] = [
     concat!(
         "010200076553f100000000010000000000000000",
         "65501563e3d5d0502c29b3e08a49964e6bba198dd9baac0c4eaa26c96be17b51c5d3bc6e380117a13160e0c20ded3dd6",
@@ -198,29 +198,36 @@ const DATAGRAMS: [&str; 11] = [
     ),
     concat!(
         "010100076553f100000000010000000000000007",
-        "fb46f1ea29bb60b2c5dc542a0a4c5f35aec2218b4d3b77cd100051a64b40273b4399954b5d6ac1d352017d6f85c1fe28",
+        "fb46f1ea29bb60b2c5dc542a0a4f5f35aec2218b4d3b77cd100051a64b40273b4399954b5d6ac1d352017d6f85c1fe28",
         "9086554c4749e3fa1c33dce0bf0b7f42d7b04b77575277ce228dbc5f84ecf518fbbfa67daae5ba118381c9a8b5cdc374",
-        "3415cc0b7946223d1692451ea6e38f4b75fd7d4d5eae36d8c938e045580ce6f0e25cc6acfca04440f0bc412d678ae405",
-        "49c3d69a0629f236716b800d7e322c",
+        "3415cc0b7946223d1692451ea6e38f4b75fd7d4d5eae36d8c938e045580ce6f0e25cc6acfca04440f0bc412d678ae4f5",
+        "3d7dbb612e7d138f95bd6a3604e819",
     ),
     concat!(
         "010100076553f100000000010000000000000008",
-        "7e48159a2325935692aa558ab7373a4418814238b93294bd3dbc1eb8fc63b6395dd23de23395d8a8320f4c1f6bf425ee",
+        "7e48159a2325935692aa558ab7343a4418814238b93294bd3dbc1eb8fc63b6395dd23de23395d8a8320f4c1f6bf425ee",
         "677595fd8a140256095b2c6ddeeadc27d726b57690623aec6e472bff84c2b84aad9337c8f00b67a6a5e058a997bb86ca",
-        "18de4fc660648ee48cd1e2c383303cdfbca41df744de2c20b94fe71555d7807ba4540005ee22b75fd2dafc35d16cfe97",
-        "b2ade799bb6a1147d03420bea049eb",
+        "18de4fc660648ee48cd1e2c383303cdfbca41df744de2c20b94fe71555d7807ba4540005ee22b75fd2dafc35d16cfe67",
+        "c6138a62933ef0fe34e2ca85da93de",
     ),
     concat!(
         "010100076553f100000000010000000000000009",
-        "45a8b14437327b31f3712389da5a9c2cb5d67c37e348840cdc29b96749430e3cb5692d8bc5e4a183d227671922006f27",
+        "45a8b14437327b31f3712389da599c2cb5d67c37e348840cdc29b96749430e3cb5692d8bc5e4a183d227671922006f27",
         "7ec374e641f0d07e229884ed7ff9e79af8e718aba67327195d8e69ceb16374d7891ba0f5e2a38bb1d49f58c6052c6454",
-        "52d7b914028e5f68901e89456f93e02fecdd45aba5f6ea180685ed1c2930dd71d3b44688758cb95d7fb9b3ba64b5dd9f",
-        "2dd71b80cda0577a7a35d67c5a3565",
+        "52d7b914028e5f68901e89456f93e02fecdd45aba5f6ea180685ed1c2930dd71d3b44688758cb95d7fb9b3ba64b5dd6f",
+        "5969767be5f4b6c39ee33c4720ef50",
     ),
     concat!(
-        "010200076553f10000000001000000000000000a",
-        "bebe721054c96f6fe7e8a37218753aeaea12cca5b4d5c2c3f40c6fb3640ca6619fb5f98d6cf2ef714dc4a795cc0827a6",
-        "2880819554d72be173043e0a1172b5396134c5fe4d96fb70be4e78d2cb483a5937605148dcca",
+        "010100076553f10000000001000000000000000a",
+        "c9db1b6274a20e1ac79bcc1c7114eb148621580a214061685b6ca9c1049509d0834be49d79cdf29f42d882bed728ff84",
+        "3b9bdde60665839c105ed177cb940d25cf8abcb312e4e5f094e0a9cf002cdcbd99bdd57c3bdbff165e2c63b3f46f2ddf",
+        "321926fea1072e1a59d582c300cad74a8198fcf48ba7708f9c632455cc201e2bae1e227cd9b425fbdb25fee7b309b8ff",
+        "616e3adf3fc4a22a151a46c2e0baec",
+    ),
+    concat!(
+        "010200076553f10000000001000000000000000b",
+        "09dda216a932c137f64b0d5ae8b7fb139cbce3ddb823a4cee796dcbfead64942c869c7fda3ca44d866cb2056d350dd80",
+        "4a3acd4ed8a8c94a3f48c4e50dae78a5bb7e54ac264747030af980bbb83d43bde91dc0f2c05d",
     ),
 ];
 /// The channel called "telemetry", and two more names.
@@ -376,7 +383,7 @@ fn sender_reproduces_the_datagram_vectors() {
     }
     let lens: Vec<usize> = want.iter().map(Vec::len).collect();
     // Heartbeat: 20 + 58 + 12 + 16; block 0: 20 + 14 + 150 + 16; block 1: 20 + 14 + 129 + 16.
-    assert_eq!(lens, [106, 200, 200, 200, 200, 200, 200, 179, 179, 179, 106]);
+    assert_eq!(lens, [106, 200, 200, 200, 200, 200, 200, 179, 179, 179, 179, 106]);
 }
 
 struct OkmLen(usize);
@@ -549,7 +556,7 @@ fn receiver_decodes_the_datagram_vectors() {
             heartbeats[1].datagrams_sent,
             heartbeats[1].messages_sent
         ),
-        (2, 10, 2)
+        (2, 11, 2)
     );
     assert_eq!(heartbeats[1].channels, [(ch, 2)]);
     let c = rx.counters();

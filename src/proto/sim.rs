@@ -466,8 +466,10 @@ fn small_messages_make_small_datagrams() {
     let later = now + Duration::from_millis(1);
     let len = tx.poll_transmit(later, &mut out).unwrap();
     assert_eq!(len, 20 + 14 + 19 + 100 + 16);
-    // One source symbol and one repair symbol.
-    assert!(tx.poll_transmit(later, &mut out).is_some());
+    // One source symbol and MIN_REPAIR_SYMBOLS repair symbols of the same size.
+    for _ in 0..super::fec::MIN_REPAIR_SYMBOLS {
+        assert_eq!(tx.poll_transmit(later, &mut out), Some(len));
+    }
     assert!(tx.poll_transmit(later, &mut out).is_none());
 }
 

@@ -116,7 +116,7 @@ fn derived_parameters(policy: &policy::Policy) -> String {
     format!(
         "symbol size     {symbol} B per datagram ({} B protocol overhead)\n\
          full block      {k} + {r} symbols, {block} B of data; any {r} of its {} datagrams may be lost\n\
-         small blocks    sent after {:?} with as few symbols as hold them (always ≥ 1 repair)\n",
+         small blocks    sent after {:?} with as few symbols as hold them (always ≥ 2 repair)\n",
         wire::HEADER_LEN + wire::SYMBOL_HEADER_LEN + wire::TAG_LEN,
         k + r,
         link.flush,

@@ -270,6 +270,6 @@ fn fec_block_stays_within_256_symbols() {
     assert!(diagnostic.message.contains("258 symbols"), "{diagnostic}");
     let link = ok(&with_link("repair = \"10%\"")).link;
     assert_eq!(link.repair_symbols(64), 7);
-    assert_eq!(link.repair_symbols(1), 1);
+    assert_eq!(link.repair_symbols(1), 2);
     assert_eq!(link.repair_symbols(0), 0);
 }
