@@ -21,3 +21,5 @@ pub mod send;
 pub mod sinks;
 #[cfg(feature = "send")]
 pub mod sources;
+#[cfg(feature = "recv")]
+pub mod state;

@@ -8,6 +8,7 @@
 //! datagrams cannot flood the log.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,16 +128,19 @@ impl Dispatch {
     }
 }
 
-/// Runs until `stop` is set; returns the receiver's final counters.
+/// Runs until `stop` is set; returns the receiver's final counters. Replay floors the
+/// receiver asks for are stored in `state` before the next batch is read.
 pub fn run_link(
     mut receiver: Receiver,
     mut link: RecvLink,
     mut dispatch: Dispatch,
+    state: &Path,
     stop: Arc<AtomicBool>,
 ) -> Counters {
     let mut last = receiver.counters().clone();
     let mut next_stats = Instant::now() + STATS_EVERY;
     let mut read_errors = 0u64;
+    let mut state_errors = 0u64;
     let mut kernel_drops = link.kernel_drops().unwrap_or(0);
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -156,6 +160,18 @@ pub fn run_link(
             read_errors += 1;
             if read_errors % 1000 == 1 {
                 tracing::warn!(%error, read_errors, "link receive failed");
+            }
+        }
+        if let Some(floor) = receiver.take_floor_update() {
+            if let Err(error) = crate::state::store(state, floor) {
+                state_errors += 1;
+                if state_errors % 100 == 1 {
+                    tracing::error!(
+                        %error,
+                        state_errors,
+                        "cannot store the replay floor: after a restart, traffic captured now could be replayed"
+                    );
+                }
             }
         }
         let now = Instant::now();

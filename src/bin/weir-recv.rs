@@ -60,6 +60,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let policy = policy::load(&args.policy).map_err(|e| anyhow::anyhow!("invalid policy\n{e}"))?;
     let side = policy.require_recv().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
     let keys = weir::keys::load(&policy.link.key_file)?;
+    let replay_floor = weir::state::load(&side.state).context("recv.state")?;
+    weir::state::check_writable(&side.state).context("recv.state")?;
     let (link, granted) = RecvLink::bind(side.listen, side.socket_buffer)
         .with_context(|| format!("cannot listen on the link at udp {}", side.listen))?;
     // Linux grants twice what was asked (half is bookkeeping), capped at 2 × net.core.rmem_max.
@@ -129,12 +131,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             .collect(),
         reorder_window: policy.link.reorder_window,
         max_pending_bytes: MAX_PENDING_BYTES,
+        replay_floor,
     });
     let stop = Arc::new(AtomicBool::new(false));
     let stop_link = stop.clone();
+    let state_path = side.state.clone();
     let link_thread = std::thread::Builder::new()
         .name("link-recv".into())
-        .spawn(move || weir::recv::run_link(receiver, link, dispatch, stop_link))?;
+        .spawn(move || weir::recv::run_link(receiver, link, dispatch, &state_path, stop_link))?;
 
     tracing::info!("weir-recv ready");
     runtime.block_on(wait_for_signal())?;

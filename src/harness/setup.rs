@@ -43,6 +43,7 @@ to = "{send_to}"
 
 [recv]
 listen = "{listen}"
+state = "recv.state"
 
 [[channel]]
 name = "stream"

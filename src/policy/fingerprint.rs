@@ -113,6 +113,7 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
                 "recv.spool",
                 recv.spool.as_deref().map_or("none".to_owned(), path),
             );
+            lines.put("recv.state", path(&recv.state));
         }
     }
     lines.put("channels", policy.channels.len());

@@ -63,6 +63,8 @@ pub const DEFAULT_SOCKET_BUFFER: u64 = 32 << 20;
 /// `recv.socket_buffer` range, in bytes: 64 KiB to 1 GiB.
 pub const SOCKET_BUFFER_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
 
+/// `recv.state` default: where the receiver keeps its replay floor across restarts.
+pub const DEFAULT_RECV_STATE: &str = "/var/lib/weir/recv.state";
 /// `recv.queue` default: bytes queued toward each sink.
 pub const DEFAULT_RECV_QUEUE: u64 = 32 << 20;
 /// `recv.queue` range, in bytes: 64 KiB to 1 GiB.

@@ -97,6 +97,10 @@ pub struct RecvSide {
     pub queue: usize,
     /// Spool directory; a relative path is resolved against the policy file's directory.
     pub spool: Option<PathBuf>,
+    /// State file (the replay floor that survives restarts), default
+    /// `/var/lib/weir/recv.state`; a relative path is resolved against the policy file's
+    /// directory.
+    pub state: PathBuf,
 }
 
 /// One `[[channel]]`.

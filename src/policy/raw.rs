@@ -85,6 +85,7 @@ pub(crate) struct RawRecv {
     pub socket_buffer: Option<Spanned<Scalar>>,
     pub queue: Option<Spanned<Scalar>>,
     pub spool: Option<Spanned<String>>,
+    pub state: Option<Spanned<String>>,
 }
 
 /// One `[[channel]]`.

@@ -64,6 +64,7 @@ pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Op
     policy.link.key_file = base.join(&policy.link.key_file);
     if let Some(recv) = &mut policy.recv {
         recv.spool = recv.spool.as_ref().map(|spool| base.join(spool));
+        recv.state = base.join(&recv.state);
     }
     Some(policy)
 }
@@ -274,11 +275,16 @@ fn recv(
         c,
     );
     let spool = raw.spool.as_ref().map(|spool| path(spool, "recv.spool", c));
+    let state = match raw.state.as_ref() {
+        Some(state) => path(state, "recv.state", c),
+        None => Some(PathBuf::from(DEFAULT_RECV_STATE)),
+    };
     Some(RecvSide {
         listen: listen?,
         socket_buffer: usize::try_from(socket_buffer?).ok()?,
         queue: queue?,
         spool: spool.map_or(Some(None), |spool| spool.map(Some))?,
+        state: state?,
     })
 }
 

@@ -91,6 +91,7 @@ fn kat_receiver() -> Receiver {
         }],
         reorder_window: Duration::from_millis(20),
         max_pending_bytes: 1 << 20,
+        replay_floor: None,
     })
 }
 

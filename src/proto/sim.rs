@@ -48,7 +48,11 @@ pub(crate) fn sender(session: u64, repair_percent: u16) -> Sender {
 }
 
 pub(crate) fn receiver() -> Receiver {
-    Receiver::new(ReceiverConfig {
+    Receiver::new(receiver_config())
+}
+
+pub(crate) fn receiver_config() -> ReceiverConfig {
+    ReceiverConfig {
         keys: vec![test_key()],
         fingerprint: [9; 16],
         channels: vec![
@@ -65,7 +69,8 @@ pub(crate) fn receiver() -> Receiver {
         ],
         reorder_window: Duration::from_millis(20),
         max_pending_bytes: 8 << 20,
-    })
+        replay_floor: None,
+    }
 }
 
 /// How the link misbehaves.
@@ -505,4 +510,57 @@ fn tail_loss_is_reported_from_heartbeats() {
     outcome.absorb(&mut rx);
     assert_eq!(outcome.lost.get(&DGRAM_CH), Some(&vec![(1, 2)]));
     assert_eq!(rx.counters().blocks_lost, 2);
+}
+
+#[test]
+fn a_persisted_floor_stops_replays_across_a_restart() {
+    let now = Instant::now();
+    let session = (1_700_000_100u64 << 32) | 1;
+    let mut tx = sender(session, 10);
+    let mut captured = Vec::new();
+    let mut rx = receiver();
+    for i in 0..5u8 {
+        tx.push(now, DGRAM_CH, 0, MessageKind::Data, &[i; 50]).unwrap();
+        tx.flush();
+        let mut d = Vec::new();
+        while tx.poll_transmit(now, &mut d).is_some() {
+            captured.push(std::mem::take(&mut d));
+        }
+    }
+    for d in &captured {
+        rx.handle(now, &mut d.clone());
+    }
+    let floor = rx.take_floor_update().expect("a new session asks for a floor");
+    assert_eq!(floor.session, session);
+    assert!(floor.packet_floor >= captured.len() as u64);
+    assert_eq!(rx.take_floor_update(), None, "asked once, until packets near it");
+    let mut before = Outcome::default();
+    before.absorb(&mut rx);
+    assert_eq!(before.delivered.len(), 5);
+
+    // The restarted receiver knows only the floor.
+    let mut restarted = Receiver::new(ReceiverConfig {
+        replay_floor: Some(floor),
+        ..receiver_config()
+    });
+    for d in &captured {
+        restarted.handle(now, &mut d.clone());
+    }
+    let c = restarted.counters().clone();
+    assert_eq!(c.drop_replay, captured.len() as u64, "{c:?}");
+    assert_eq!(restarted.session(), None);
+    // An older session is stale; a newer one is accepted.
+    let mut old = sender(session - (10 << 32), 10);
+    let mut d = Vec::new();
+    old.poll_transmit(now, &mut d).unwrap();
+    restarted.handle(now, &mut d);
+    assert_eq!(restarted.counters().drop_stale_session, 1);
+    let mut newer = sender(session + (1 << 32), 10);
+    let mut d = Vec::new();
+    newer.poll_transmit(now, &mut d).unwrap();
+    restarted.handle(now, &mut d);
+    assert_eq!(restarted.session(), Some(session + (1 << 32)));
+    let mut after = Outcome::default();
+    after.absorb(&mut restarted);
+    assert!(after.delivered.is_empty(), "nothing captured was delivered again");
 }

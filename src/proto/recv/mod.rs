@@ -12,6 +12,12 @@
 //! Sessions: a session id carries the sender's start time in its high 32 bits. A datagram of
 //! an older session than the current one, or of a session already replaced, is dropped as
 //! stale, so captured traffic of a previous sender run cannot be replayed into this one.
+//!
+//! Restarts: the receiver asks its shell to persist a [`ReplayFloor`] (session, packet number)
+//! before it accepts packet numbers near the last floor it asked for. A receiver started with
+//! that floor rejects older sessions as stale and packets of the floor's session below the
+//! floor as replays, so traffic captured before a restart cannot be replayed after it. The
+//! price: after a restart, up to [`FLOOR_STEP`] packets of the running session are refused.
 
 mod assembler;
 mod channels;
@@ -34,6 +40,20 @@ use crate::keys::LinkKey;
 /// Sessions remembered after they were replaced, to refuse their datagrams.
 const RETIRED_SESSIONS: usize = 16;
 
+/// How far ahead of the newest accepted packet number a persisted floor is set. A new floor is
+/// asked for when the newest packet gets within half of this of the last one.
+pub const FLOOR_STEP: u64 = 1 << 16;
+
+/// The replay state that must survive a restart: packets of `session` below `packet_floor`,
+/// and sessions that started before it, are never accepted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayFloor {
+    /// The session the floor belongs to.
+    pub session: u64,
+    /// Every packet number accepted so far in `session` is below this.
+    pub packet_floor: u64,
+}
+
 /// What the receiver needs to know; all of it comes from the policy.
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
@@ -47,6 +67,8 @@ pub struct ReceiverConfig {
     pub reorder_window: Duration,
     /// Bound on the memory of blocks being reassembled.
     pub max_pending_bytes: usize,
+    /// The floor persisted by the previous run, if any.
+    pub replay_floor: Option<ReplayFloor>,
 }
 
 /// What the receiver reports.
@@ -196,6 +218,8 @@ struct Session {
 pub struct Receiver {
     cfg: ReceiverConfig,
     session: Option<Session>,
+    floor: Option<ReplayFloor>,
+    floor_update: Option<ReplayFloor>,
     retired: VecDeque<u64>,
     events: VecDeque<Event>,
     scratch_events: Vec<Event>,
@@ -220,6 +244,8 @@ impl Receiver {
     /// A receiver with no session yet.
     pub fn new(cfg: ReceiverConfig) -> Self {
         Self {
+            floor: cfg.replay_floor,
+            floor_update: None,
             cfg,
             session: None,
             retired: VecDeque::new(),
@@ -243,6 +269,13 @@ impl Receiver {
     /// Blocks held in reassembly.
     pub fn pending_blocks(&self) -> usize {
         self.session.as_ref().map_or(0, |s| s.blocks.pending_blocks())
+    }
+
+    /// A new replay floor to persist, if one is due. The shell must store it durably before it
+    /// hands the receiver another [`FLOOR_STEP`] / 2 datagrams (in practice: before the next
+    /// batch).
+    pub fn take_floor_update(&mut self) -> Option<ReplayFloor> {
+        self.floor_update.take()
     }
 
     /// The next event, if any. Drain after every `handle` and `handle_timeout`.
@@ -317,6 +350,8 @@ impl Receiver {
         match session.key.open(header.packet_number, datagram) {
             Ok(body) => {
                 session.replay.mark(header.packet_number);
+                let id = session.id;
+                self.note_accepted(id, header.packet_number);
                 Some(body)
             }
             Err(_) => {
@@ -332,8 +367,21 @@ impl Receiver {
                 .session
                 .as_ref()
                 .is_some_and(|s| session_start(header.session) < session_start(s.id));
+        let stale = stale
+            || self
+                .floor
+                .is_some_and(|f| session_start(header.session) < session_start(f.session));
         if stale {
             self.counters.drop_stale_session += 1;
+            return None;
+        }
+        if self
+            .floor
+            .is_some_and(|f| f.session == header.session && header.packet_number < f.packet_floor)
+        {
+            // The session the previous run was in: this packet number was (or may have been)
+            // accepted before the restart.
+            self.counters.drop_replay += 1;
             return None;
         }
         let Some(psk) = self.cfg.keys.iter().find(|k| k.id == header.key_id) else {
@@ -352,7 +400,24 @@ impl Receiver {
         if let Some(s) = self.session.as_mut() {
             s.replay.mark(header.packet_number);
         }
+        self.note_accepted(header.session, header.packet_number);
         Some(body)
+    }
+
+    /// Asks for a new persisted floor when `packet_number` nears the current one.
+    fn note_accepted(&mut self, session: u64, packet_number: u64) {
+        let due = match self.floor {
+            Some(f) if f.session == session => packet_number.saturating_add(FLOOR_STEP / 2) >= f.packet_floor,
+            _ => true,
+        };
+        if due {
+            let floor = ReplayFloor {
+                session,
+                packet_floor: packet_number.saturating_add(FLOOR_STEP),
+            };
+            self.floor = Some(floor);
+            self.floor_update = Some(floor);
+        }
     }
 
     fn start_session(&mut self, _now: Instant, header: &Header, key: SessionKey) {
