@@ -221,3 +221,66 @@ fn loss_beyond_fec_resets_the_stream_and_never_splices_it() {
     );
     assert!(log.contains("blocks_lost="), "{log}");
 }
+
+fn uid_of(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    // Real, effective, saved and filesystem uids: all must have changed.
+    let uids: Vec<u32> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(uids.iter().all(|u| *u == uids[0]), "uids differ: {line}");
+    uids[0]
+}
+
+#[test]
+fn daemons_started_as_root_drop_to_the_given_user() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED privilege-drop test: not running as root");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let _serial = serial();
+    let dir = scratch_dir("privdrop").unwrap();
+    let listen = free_addr().unwrap();
+    let tcp_out = TcpCollector::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conduit = Conduit {
+        mtu: 1500,
+        repair_percent: 10,
+        bandwidth: "1 Gbit/s".into(),
+        send_to: listen,
+        listen,
+        tcp: (free_addr().unwrap(), tcp_out.addr),
+        udp: (free_addr().unwrap(), free_addr().unwrap()),
+        flush: "1ms".into(),
+    };
+    let policy = conduit.write(&dir).unwrap();
+    // The key stays root-only (0600): it is read before the switch. The state file's
+    // directory must be writable by the new user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let start = |bin: &str, log: &str, ready: &str| {
+        let log = dir.join(log);
+        let d = Daemon::spawn(Path::new(bin), &policy, &log, &["--user", "nobody"]).unwrap();
+        assert!(
+            wait_for_log(&log, ready, Duration::from_secs(20)),
+            "{bin}:\n{}",
+            d.log_text()
+        );
+        d
+    };
+    let recv = start(env!("CARGO_BIN_EXE_weir-recv"), "recv.log", "weir-recv ready");
+    let send = start(env!("CARGO_BIN_EXE_weir-send"), "send.log", "weir-send ready");
+    assert_eq!(uid_of(recv.pid()), nobody.uid.as_raw());
+    assert_eq!(uid_of(send.pid()), nobody.uid.as_raw());
+    // And they still work: a stream crosses, and the receiver could write its state file.
+    let sent = send_stream(conduit.tcp.0, 1 << 20, 9).unwrap();
+    let got = tcp_out.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].sha256, sent.sha256);
+    assert!(dir.join("recv.state").exists(), "{}", recv.log_text());
+}

@@ -42,6 +42,10 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Switch to this unprivileged user once the link socket is bound and the key and state
+    /// are read. The state file's directory must be writable by that user.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,7 +65,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let side = policy.require_recv().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
     let keys = weir::keys::load(&policy.link.key_file)?;
     let replay_floor = weir::state::load(&side.state).context("recv.state")?;
-    weir::state::check_writable(&side.state).context("recv.state")?;
+
     let (link, granted) = RecvLink::bind(side.listen, side.socket_buffer)
         .with_context(|| format!("cannot listen on the link at udp {}", side.listen))?;
     // Linux grants twice what was asked (half is bookkeeping), capped at 2 × net.core.rmem_max.
@@ -72,6 +76,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             "link receive buffer smaller than asked: bursts may be lost; raise net.core.rmem_max"
         );
     }
+    match &args.user {
+        Some(user) => weir::privilege::drop_to(user)?,
+        None => weir::privilege::warn_if_root(),
+    }
+    weir::state::check_writable(&side.state).context("recv.state")?;
     tracing::info!(
         policy = %args.policy.display(),
         fingerprint = %policy.fingerprint,

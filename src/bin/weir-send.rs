@@ -37,6 +37,10 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Switch to this unprivileged user once the sockets are bound and the key is read
+    /// (start as root to bind privileged ports; the key file may then be root-only).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -105,28 +109,42 @@ fn run(args: Args) -> anyhow::Result<()> {
         .name("link-send".into())
         .spawn(move || weir::send::run_link(sender, link, bandwidth, queue, counters))?;
 
+    let user = args.user.clone();
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
+        // Bind every source first (as root, if started so), then drop privileges, then serve.
+        let mut bound = Vec::new();
         for ch in &policy.channels {
-            let (name, id, max) = (ch.name.clone(), ch.id.0, ch.max_message);
-            match ch.source {
-                Source::Tcp(addr) => {
-                    let listener = TcpListener::bind(addr)
+            let name = ch.name.clone();
+            let socket = match ch.source {
+                Source::Tcp(addr) => BoundSource::Tcp(
+                    TcpListener::bind(addr)
                         .await
-                        .with_context(|| format!("channel {name}: cannot listen on tcp {addr}"))?;
-                    tracing::info!(channel = %name, %addr, "tcp source listening");
-                    let task = sources::tcp::run(name, id, listener, max, intake.clone(), stop_rx.clone());
-                    tasks.push(tokio::spawn(task));
+                        .with_context(|| format!("channel {name}: cannot listen on tcp {addr}"))?,
+                ),
+                Source::Udp(addr) => BoundSource::Udp(
+                    bind_udp_source(addr)
+                        .with_context(|| format!("channel {name}: cannot bind udp {addr}"))?,
+                ),
+            };
+            tracing::info!(channel = %name, source = %ch.source, "source bound");
+            bound.push((name, ch.id.0, ch.max_message, socket));
+        }
+        match &user {
+            Some(user) => weir::privilege::drop_to(user)?,
+            None => weir::privilege::warn_if_root(),
+        }
+        let mut tasks = Vec::new();
+        for (name, id, max, socket) in bound {
+            let (intake, stop) = (intake.clone(), stop_rx.clone());
+            tasks.push(match socket {
+                BoundSource::Tcp(listener) => {
+                    tokio::spawn(sources::tcp::run(name, id, listener, max, intake, stop))
                 }
-                Source::Udp(addr) => {
-                    let socket = bind_udp_source(addr)
-                        .with_context(|| format!("channel {name}: cannot bind udp {addr}"))?;
-                    tracing::info!(channel = %name, %addr, "udp source listening");
-                    let task = sources::udp::run(name, id, socket, max, intake.clone(), stop_rx.clone());
-                    tasks.push(tokio::spawn(task));
+                BoundSource::Udp(socket) => {
+                    tokio::spawn(sources::udp::run(name, id, socket, max, intake, stop))
                 }
-            }
+            });
         }
         drop(intake);
         tracing::info!("weir-send ready");
@@ -150,6 +168,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         "weir-send stopped"
     );
     Ok(())
+}
+
+enum BoundSource {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
 }
 
 /// Binds a UDP source with a large kernel buffer, so a burst from the plant is not dropped by
