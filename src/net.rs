@@ -183,6 +183,12 @@ impl RecvLink {
             let Some(received) = buf.get_mut(..meta.len) else {
                 continue;
             };
+            if received.is_empty() {
+                // An empty datagram is still a datagram: the receiver must count it.
+                each(received);
+                count += 1;
+                continue;
+            }
             let stride = meta.stride.max(1);
             for datagram in received.chunks_mut(stride) {
                 each(datagram);

@@ -187,6 +187,7 @@ pub fn run_link(
         }
     }
     log_changes(&last, receiver.counters());
+    log_kernel_drops(&link, &mut kernel_drops);
     receiver.counters().clone()
 }
 

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub struct Relay {
     pub listen: SocketAddr,
     /// Counters.
     pub counters: Arc<RelayCounters>,
+    /// Copies of the first datagrams received (see [`Relay::start_capturing`]), for replays.
+    pub captured: Arc<Mutex<Vec<Vec<u8>>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,18 +63,34 @@ pub struct Relay {
 impl Relay {
     /// Starts relaying from `listen` (port 0 picks one) to `target`.
     pub fn start(listen: SocketAddr, target: SocketAddr, imp: Impairment) -> io::Result<Relay> {
+        Self::start_capturing(listen, target, imp, 0)
+    }
+
+    /// Like [`Relay::start`], keeping copies of the first `capture` datagrams it receives.
+    pub fn start_capturing(
+        listen: SocketAddr,
+        target: SocketAddr,
+        imp: Impairment,
+        capture: usize,
+    ) -> io::Result<Relay> {
         let (mut rx, _) = RecvLink::bind(listen, 32 << 20)?;
         let listen = rx.local_addr()?;
         let tx = SendLink::open(None, target, 4 << 20)?;
         let counters = Arc::new(RelayCounters::default());
+        let captured = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (c, s) = (counters.clone(), stop.clone());
+        let tap = Tap {
+            limit: capture,
+            into: captured.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("relay".into())
-            .spawn(move || relay_loop(&mut rx, &tx, imp, &c, &s))?;
+            .spawn(move || relay_loop(&mut rx, &tx, imp, &c, &s, &tap))?;
         Ok(Relay {
             listen,
             counters,
+            captured,
             stop,
             thread: Some(thread),
         })
@@ -88,7 +106,19 @@ impl Drop for Relay {
     }
 }
 
-fn relay_loop(rx: &mut RecvLink, tx: &SendLink, imp: Impairment, c: &RelayCounters, stop: &AtomicBool) {
+struct Tap {
+    limit: usize,
+    into: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+fn relay_loop(
+    rx: &mut RecvLink,
+    tx: &SendLink,
+    imp: Impairment,
+    c: &RelayCounters,
+    stop: &AtomicBool,
+    tap: &Tap,
+) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(imp.seed);
     let mut in_burst = false;
     let mut held: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -98,6 +128,11 @@ fn relay_loop(rx: &mut RecvLink, tx: &SendLink, imp: Impairment, c: &RelayCounte
         out.clear();
         let got = rx.recv(Duration::from_millis(20), |d| {
             c.received.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut kept) = tap.into.lock() {
+                if kept.len() < tap.limit {
+                    kept.push(d.to_vec());
+                }
+            }
             let drop = if imp.burst > 1.0 {
                 in_burst = if in_burst {
                     !rng.random_bool(1.0 / imp.burst)
