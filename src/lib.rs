@@ -16,8 +16,10 @@ pub mod privilege;
 pub mod proto;
 #[cfg(feature = "recv")]
 pub mod recv;
+pub mod reload;
 #[cfg(feature = "send")]
 pub mod send;
+pub mod signals;
 #[cfg(feature = "recv")]
 pub mod sinks;
 #[cfg(feature = "send")]

@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::RecvLink;
-use crate::proto::recv::{Counters, Event, Receiver};
+use crate::proto::recv::{ChannelSpec, Counters, Event, Receiver};
 use crate::sinks::{SinkEvent, SinkHandle};
 
 /// Longest wait for a datagram before timers and the stop flag are looked at.
@@ -128,13 +128,18 @@ impl Dispatch {
     }
 }
 
+/// A reloaded policy's live settings, handed from the signal handler to the link thread.
+pub type LiveUpdate = Arc<Mutex<Option<([u8; 16], Vec<ChannelSpec>)>>>;
+
 /// Runs until `stop` is set; returns the receiver's final counters. Replay floors the
-/// receiver asks for are stored in `state` before the next batch is read.
+/// receiver asks for are stored in `state` before the next batch is read; reloaded settings
+/// in `live` are applied between batches.
 pub fn run_link(
     mut receiver: Receiver,
     mut link: RecvLink,
     mut dispatch: Dispatch,
     state: &Path,
+    live: LiveUpdate,
     stop: Arc<AtomicBool>,
 ) -> Counters {
     let mut last = receiver.counters().clone();
@@ -161,6 +166,9 @@ pub fn run_link(
             if read_errors % 1000 == 1 {
                 tracing::warn!(%error, read_errors, "link receive failed");
             }
+        }
+        if let Some((fingerprint, channels)) = live.lock().ok().and_then(|mut l| l.take()) {
+            receiver.update_live(fingerprint, &channels);
         }
         if let Some(floor) = receiver.take_floor_update() {
             if let Err(error) = crate::state::store(state, floor) {

@@ -6,12 +6,12 @@
 //! the link. When the intake queue closes (the daemon is stopping), it flushes the block being
 //! built, sends everything queued and a last heartbeat, and returns.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::{Pacer, SendLink, SEND_BATCH_BYTES, WIRE_OVERHEAD};
 use crate::proto::send::{PushError, Sender, SenderCounters};
-use crate::sources::{Message, SourceCounters};
+use crate::sources::{ChannelCounters, IntakeReceiver, Message, Received};
 
 /// How long the thread sleeps at most when there is nothing to do.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -23,8 +23,9 @@ pub fn run_link(
     mut sender: Sender,
     link: SendLink,
     bandwidth_bps: u64,
-    intake: flume::Receiver<Message>,
-    sources: Arc<SourceCounters>,
+    intake: IntakeReceiver,
+    sources: Vec<Arc<ChannelCounters>>,
+    fingerprint: Arc<Mutex<[u8; 16]>>,
 ) -> SenderCounters {
     let max_segments = link.max_segments();
     // A burst of two full batches keeps GSO effective while holding the rate over ~100 µs.
@@ -43,7 +44,10 @@ pub fn run_link(
     );
     loop {
         let now = Instant::now();
-        let drops = sources.dropped();
+        let drops: u64 = sources.iter().map(|c| c.dropped()).sum();
+        if let Ok(f) = fingerprint.lock() {
+            sender.set_fingerprint(*f);
+        }
         sender.record_dropped(drops.saturating_sub(reported_drops));
         reported_drops = drops;
         if now >= next_stats {
@@ -53,9 +57,9 @@ pub fn run_link(
 
         while !closing && sender.has_room() {
             match intake.try_recv() {
-                Ok(msg) => push(&mut sender, now, msg),
-                Err(flume::TryRecvError::Empty) => break,
-                Err(flume::TryRecvError::Disconnected) => {
+                Received::Message(msg) => push(&mut sender, now, msg),
+                Received::Empty => break,
+                Received::Closed => {
                     closing = true;
                     sender.flush();
                 }
@@ -91,9 +95,9 @@ pub fn run_link(
             .min(now + IDLE_WAIT);
         if wake > now {
             match intake.recv_deadline(wake) {
-                Ok(msg) => push(&mut sender, Instant::now(), msg),
-                Err(flume::RecvTimeoutError::Timeout) => {}
-                Err(flume::RecvTimeoutError::Disconnected) => {
+                Received::Message(msg) => push(&mut sender, Instant::now(), msg),
+                Received::Empty => {}
+                Received::Closed => {
                     closing = true;
                     sender.flush();
                 }
@@ -106,6 +110,9 @@ pub fn run_link(
 
 fn push(sender: &mut Sender, now: Instant, msg: Message) {
     match sender.push(now, msg.channel, msg.stream, msg.kind, &msg.payload) {
+        // A message of the first priority closes its block at once: it must not wait for
+        // bulk data to fill the block, nor for the flush deadline.
+        Ok(_) if msg.priority == 0 => sender.flush(),
         Ok(_) => {}
         Err(PushError::Full) => {
             // `push` is only called with room; keep the accounting honest regardless.

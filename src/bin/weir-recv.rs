@@ -11,7 +11,8 @@ use clap::Parser;
 use weir::net::RecvLink;
 use weir::policy::{self, Sink, Source};
 use weir::proto::recv::{ChannelSpec, Receiver, ReceiverConfig};
-use weir::recv::Dispatch;
+use weir::recv::{Dispatch, LiveUpdate};
+use weir::signals::{Request, Signals};
 use weir::sinks::{self, SinkHandle};
 
 /// Memory for blocks being reassembled; with the sink queues this bounds the daemon's RSS.
@@ -24,7 +25,9 @@ const MAX_PENDING_BYTES: usize = 32 << 20;
 /// the link.
 ///
 /// Stop it with SIGINT or SIGTERM; open TCP streams toward consumers are then reset, never
-/// closed as if complete.
+/// closed as if complete. SIGHUP reloads the policy file: the fingerprint compared with the
+/// sender's and each channel's max_message change at once; a file that is invalid or that
+/// changes anything else is refused with the reason and the policy in force stays.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -129,15 +132,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let receiver = Receiver::new(ReceiverConfig {
         keys: keys.iter().cloned().collect(),
         fingerprint: policy.fingerprint.short(),
-        channels: policy
-            .channels
-            .iter()
-            .map(|c| ChannelSpec {
-                id: c.id.0,
-                streams: matches!(c.source, Source::Tcp(_)),
-                max_message: c.max_message,
-            })
-            .collect(),
+        channels: channel_specs(&policy),
         reorder_window: policy.link.reorder_window,
         max_pending_bytes: MAX_PENDING_BYTES,
         replay_floor,
@@ -145,12 +140,18 @@ fn run(args: Args) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_link = stop.clone();
     let state_path = side.state.clone();
+    let live: LiveUpdate = Arc::default();
+    let link_live = live.clone();
     let link_thread = std::thread::Builder::new()
         .name("link-recv".into())
-        .spawn(move || weir::recv::run_link(receiver, link, dispatch, &state_path, stop_link))?;
+        .spawn(move || weir::recv::run_link(receiver, link, dispatch, &state_path, link_live, stop_link))?;
 
+    let mut signals = runtime.block_on(async { Signals::install() })?;
     tracing::info!("weir-recv ready");
-    runtime.block_on(wait_for_signal())?;
+    let mut in_force = policy;
+    while runtime.block_on(signals.next()) == Request::Reload {
+        reload(&args.policy, &mut in_force, &live);
+    }
     tracing::info!("stopping");
     stop.store(true, Ordering::Relaxed);
     let counters = link_thread
@@ -172,12 +173,37 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+fn channel_specs(policy: &policy::Policy) -> Vec<ChannelSpec> {
+    policy
+        .channels
+        .iter()
+        .map(|c| ChannelSpec {
+            id: c.id.0,
+            streams: matches!(c.source, Source::Tcp(_)),
+            max_message: c.max_message,
+        })
+        .collect()
+}
+
+/// Applies a new policy file on SIGHUP, or keeps the one in force and says why.
+fn reload(path: &std::path::Path, in_force: &mut policy::Policy, live: &LiveUpdate) {
+    let new = match policy::load(path) {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::error!("reload refused, the policy in force stays: {error}");
+            return;
+        }
+    };
+    let needs = weir::reload::restart_needed(in_force, &new);
+    if !needs.is_empty() {
+        tracing::error!(changes = %needs.join("; "), "reload refused: these changes need a restart; the policy in force stays");
+        return;
     }
-    Ok(())
+    let update = (new.fingerprint.short(), channel_specs(&new));
+    match live.lock() {
+        Ok(mut l) => *l = Some(update),
+        Err(poisoned) => *poisoned.into_inner() = Some(update),
+    }
+    tracing::info!(fingerprint = %new.fingerprint, "policy reloaded");
+    *in_force = new;
 }

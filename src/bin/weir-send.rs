@@ -1,6 +1,7 @@
 //! `weir-send`: the OT side of a weir conduit.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,8 @@ use tokio::sync::watch;
 use weir::net::SendLink;
 use weir::policy::{self, Source};
 use weir::proto::send::{Sender, SenderConfig};
-use weir::sources::{self, Intake};
+use weir::signals::{Request, Signals};
+use weir::sources::{self, ChannelCounters, Intake, Rules, SharedRules, SourceContext};
 
 /// The OT side of a weir conduit: reads the channels the policy declares (TCP streams, UDP
 /// datagrams) from the plant network, frames them, protects them with forward error
@@ -21,6 +23,11 @@ use weir::sources::{self, Intake};
 ///
 /// Stop it with SIGINT or SIGTERM: it stops reading, sends everything already queued and a
 /// last heartbeat, then exits. Open TCP streams are sent as aborted.
+///
+/// SIGHUP reloads the policy file: each channel's allow_from, filter, on_violation, rate,
+/// priority and max_message change at once, nothing in flight is lost. A file that is invalid,
+/// or that changes anything else (link, [send], the channels, their sources or sinks), is
+/// refused with the reason and the policy in force stays.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -86,7 +93,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         heartbeat: policy.link.heartbeat,
         fingerprint: policy.fingerprint.short(),
         channels: policy.channels.iter().map(|c| c.id.0).collect(),
-        max_message: policy.channels.iter().map(|c| c.max_message).max().unwrap_or(0),
+        // Sources enforce each channel's max_message (which a reload may raise); the core only
+        // guards its own bound.
+        max_message: *weir::policy::limits::MAX_MESSAGE_RANGE.end() as usize,
     })?;
     let link = SendLink::open(side.bind, side.to, 4 << 20)
         .with_context(|| format!("cannot open the link socket toward {}", side.to))?;
@@ -103,19 +112,33 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let (intake, queue) = Intake::new(side.queue);
-    let counters = intake.counters.clone();
+    let counters: Vec<Arc<ChannelCounters>> = policy
+        .channels
+        .iter()
+        .map(|c| Arc::new(ChannelCounters::new(&c.name)))
+        .collect();
+    let rules: Vec<SharedRules> = policy
+        .channels
+        .iter()
+        .map(|c| Arc::new(RwLock::new(Arc::new(Rules::new(c.clone())))))
+        .collect();
+    let fingerprint = Arc::new(Mutex::new(policy.fingerprint.short()));
     let bandwidth = policy.link.bandwidth_bps;
+    let (link_counters, link_fingerprint) = (counters.clone(), fingerprint.clone());
     let link_thread = std::thread::Builder::new()
         .name("link-send".into())
-        .spawn(move || weir::send::run_link(sender, link, bandwidth, queue, counters))?;
+        .spawn(move || {
+            weir::send::run_link(sender, link, bandwidth, queue, link_counters, link_fingerprint)
+        })?;
 
     let user = args.user.clone();
+    let policy_path = args.policy.clone();
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Bind every source first (as root, if started so), then drop privileges, then serve.
         let mut bound = Vec::new();
         for ch in &policy.channels {
-            let name = ch.name.clone();
+            let name = &ch.name;
             let socket = match ch.source {
                 Source::Tcp(addr) => BoundSource::Tcp(
                     TcpListener::bind(addr)
@@ -128,29 +151,41 @@ fn run(args: Args) -> anyhow::Result<()> {
                 ),
             };
             tracing::info!(channel = %name, source = %ch.source, "source bound");
-            bound.push((name, ch.id.0, ch.max_message, socket));
+            bound.push(socket);
         }
         match &user {
             Some(user) => weir::privilege::drop_to(user)?,
             None => weir::privilege::warn_if_root(),
         }
         let mut tasks = Vec::new();
-        for (name, id, max, socket) in bound {
-            let (intake, stop) = (intake.clone(), stop_rx.clone());
+        for ((socket, ch), (rules, counters)) in bound
+            .into_iter()
+            .zip(&policy.channels)
+            .zip(rules.iter().zip(&counters))
+        {
+            let ctx = SourceContext {
+                id: ch.id.0,
+                rules: rules.clone(),
+                counters: counters.clone(),
+                intake: intake.clone(),
+                stop: stop_rx.clone(),
+            };
             tasks.push(match socket {
-                BoundSource::Tcp(listener) => {
-                    tokio::spawn(sources::tcp::run(name, id, listener, max, intake, stop))
-                }
-                BoundSource::Udp(socket) => {
-                    tokio::spawn(sources::udp::run(name, id, socket, max, intake, stop))
-                }
+                BoundSource::Tcp(listener) => tokio::spawn(sources::tcp::run(listener, ctx)),
+                BoundSource::Udp(socket) => tokio::spawn(sources::udp::run(socket, ctx)),
             });
         }
         drop(intake);
+        let reporter = tokio::spawn(sources::report_drops(counters.clone(), DROP_REPORT_EVERY));
+        let mut signals = Signals::install()?;
         tracing::info!("weir-send ready");
-        wait_for_signal().await?;
+        let mut in_force = policy;
+        while signals.next().await == Request::Reload {
+            reload(&policy_path, &mut in_force, &rules, &fingerprint);
+        }
         tracing::info!("stopping: sending what is queued");
         let _ = stop_tx.send(true);
+        reporter.abort();
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
@@ -170,6 +205,43 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Interval between per-channel drop reports.
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Applies a new policy file on SIGHUP, or keeps the one in force and says why.
+fn reload(
+    path: &std::path::Path,
+    in_force: &mut policy::Policy,
+    rules: &[SharedRules],
+    fingerprint: &Mutex<[u8; 16]>,
+) {
+    let new = match policy::load(path) {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::error!("reload refused, the policy in force stays: {error}");
+            return;
+        }
+    };
+    let needs = weir::reload::restart_needed(in_force, &new);
+    if !needs.is_empty() {
+        tracing::error!(changes = %needs.join("; "), "reload refused: these changes need a restart; the policy in force stays");
+        return;
+    }
+    for (shared, channel) in rules.iter().zip(&new.channels) {
+        let next = Arc::new(Rules::new(channel.clone()));
+        match shared.write() {
+            Ok(mut r) => *r = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+    match fingerprint.lock() {
+        Ok(mut f) => *f = new.fingerprint.short(),
+        Err(poisoned) => *poisoned.into_inner() = new.fingerprint.short(),
+    }
+    tracing::info!(fingerprint = %new.fingerprint, "policy reloaded");
+    *in_force = new;
+}
+
 enum BoundSource {
     Tcp(TcpListener),
     Udp(UdpSocket),
@@ -183,14 +255,4 @@ fn bind_udp_source(addr: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(SOURCE_BUFFER);
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket)
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

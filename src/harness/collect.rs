@@ -136,6 +136,9 @@ impl UdpCollector {
     /// Binds `addr` (port 0 picks one).
     pub fn start(addr: SocketAddr) -> io::Result<UdpCollector> {
         let socket = UdpSocket::bind(addr)?;
+        // A consumer that reads slower than the sink writes under a busy CPU must not be
+        // where datagrams are lost in a test: give it a deep buffer.
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(8 << 20);
         let addr = socket.local_addr()?;
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let s = seen.clone();

@@ -65,6 +65,19 @@ impl Daemon {
         usage(self.pid())
     }
 
+    /// Sends it a signal by name (`HUP`, `TERM`, ...).
+    pub fn signal(&self, name: &str) -> io::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill -{name} {} failed", self.pid())))
+        }
+    }
+
     /// Asks it to stop (SIGTERM) and waits up to `grace`, then kills it.
     pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")

@@ -37,6 +37,8 @@ pub struct RelayCounters {
     pub received: AtomicU64,
     /// Datagrams forwarded (duplicates count twice).
     pub forwarded: AtomicU64,
+    /// UDP payload bytes forwarded.
+    pub forwarded_bytes: AtomicU64,
     /// Datagrams dropped.
     pub dropped: AtomicU64,
     /// Datagrams corrupted.
@@ -211,6 +213,7 @@ fn forward(tx: &SendLink, datagrams: &[Vec<u8>], batch: &mut Vec<u8>, c: &RelayC
         }
         if tx.send_batch(batch, seg).is_ok() {
             c.forwarded.fetch_add(n as u64, Ordering::Relaxed);
+            c.forwarded_bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
 }

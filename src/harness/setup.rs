@@ -29,6 +29,12 @@ pub struct Conduit {
 impl Conduit {
     /// The policy text.
     pub fn policy_text(&self) -> String {
+        self.policy_text_with("", "")
+    }
+
+    /// The policy text with extra lines in the stream channel and in the datagram channel
+    /// (e.g. `allow_from`, `filter`, `rate`, `priority`).
+    pub fn policy_text_with(&self, stream_extra: &str, datagram_extra: &str) -> String {
         format!(
             r#"[link]
 key_file = "link.key"
@@ -50,12 +56,14 @@ name = "stream"
 source = {{ tcp = "{tcp_in}" }}
 max_message = "256 KiB"
 sinks = [{{ tcp = "{tcp_out}" }}]
+{stream_extra}
 
 [[channel]]
 name = "datagrams"
 source = {{ udp = "{udp_in}" }}
 max_message = "16 KiB"
 sinks = [{{ udp = "{udp_out}" }}]
+{datagram_extra}
 "#,
             mtu = self.mtu,
             repair = self.repair_percent,
@@ -72,13 +80,18 @@ sinks = [{{ udp = "{udp_out}" }}]
 
     /// Writes `link.key` and `policy.toml` into `dir` and returns the policy's path.
     pub fn write(&self, dir: &Path) -> io::Result<PathBuf> {
+        self.write_with(dir, "", "")
+    }
+
+    /// Like [`Conduit::write`], with extra channel lines (see [`Conduit::policy_text_with`]).
+    pub fn write_with(&self, dir: &Path, stream_extra: &str, datagram_extra: &str) -> io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         let key = dir.join("link.key");
         if !key.exists() {
             crate::keys::generate(&key, 1).map_err(|e| io::Error::other(e.to_string()))?;
         }
         let policy = dir.join("policy.toml");
-        std::fs::write(&policy, self.policy_text())?;
+        std::fs::write(&policy, self.policy_text_with(stream_extra, datagram_extra))?;
         Ok(policy)
     }
 }

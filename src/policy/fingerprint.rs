@@ -22,11 +22,21 @@
 //! channel[0].source udp 10.1.0.5:5514
 //! channel[0].sinks 1
 //! channel[0].sink[0] udp 10.20.0.9:514
+//! channel[0].allow_from 1
+//! channel[0].allow_from[0] 10.1.0.0/24
+//! channel[0].filter.utf8 true
+//! channel[0].filter.pattern "^<\u{5c}d{1,3}>"
+//! channel[0].filter.json false
+//! channel[0].on_violation drop
+//! channel[0].rate none
+//! channel[0].priority 2
 //! ```
 
 use std::fmt::{self, Write};
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::path::Path;
+
+use ipnet::IpNet;
 
 use super::model::{Policy, Sink, Source};
 
@@ -135,6 +145,40 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
             };
             lines.put(&format!("{prefix}.sink[{sink_index}]"), sink);
         }
+        match &channel.allow_from {
+            None => lines.put(&format!("{prefix}.allow_from"), "any"),
+            Some(networks) => {
+                lines.put(&format!("{prefix}.allow_from"), networks.len());
+                for (net_index, net) in networks.iter().enumerate() {
+                    lines.put(&format!("{prefix}.allow_from[{net_index}]"), network(net));
+                }
+            }
+        }
+        let filter = &channel.filter;
+        lines.put(&format!("{prefix}.filter.utf8"), filter.utf8);
+        lines.put(
+            &format!("{prefix}.filter.pattern"),
+            filter.pattern_text().map_or("none".to_owned(), quoted),
+        );
+        lines.put(&format!("{prefix}.filter.json"), filter.json);
+        lines.put(&format!("{prefix}.on_violation"), channel.on_violation.as_str());
+        match &channel.rate {
+            None => lines.put(&format!("{prefix}.rate"), "none"),
+            Some(rate) => {
+                let or_none = |value: Option<u64>| value.map_or("none".to_owned(), |v| v.to_string());
+                lines.put(
+                    &format!("{prefix}.rate.bytes_per_sec"),
+                    or_none(rate.bytes_per_sec),
+                );
+                lines.put(&format!("{prefix}.rate.burst_bytes"), rate.burst_bytes);
+                lines.put(
+                    &format!("{prefix}.rate.messages_per_sec"),
+                    or_none(rate.messages_per_sec.map(u64::from)),
+                );
+                lines.put(&format!("{prefix}.rate.burst_messages"), rate.burst_messages);
+            }
+        }
+        lines.put(&format!("{prefix}.priority"), channel.priority.get());
     }
     lines.0
 }
@@ -168,6 +212,22 @@ fn path(path: &Path) -> String {
     quoted(&path.to_string_lossy())
 }
 
+/// `a.b.c.d/prefix`, or `xxxx:…:xxxx/prefix` with all eight groups in four hex digits.
+fn network(net: &IpNet) -> String {
+    match net {
+        IpNet::V4(v4) => {
+            let [a, b, c, d] = v4.addr().octets();
+            format!("{a}.{b}.{c}.{d}/{}", v4.prefix_len())
+        }
+        IpNet::V6(v6) => format!("{}/{}", ipv6(&v6.addr()), v6.prefix_len()),
+    }
+}
+
+fn ipv6(ip: &Ipv6Addr) -> String {
+    let groups: Vec<String> = ip.segments().iter().map(|group| format!("{group:04x}")).collect();
+    groups.join(":")
+}
+
 /// `a.b.c.d:port`, or `[xxxx:…:xxxx%scope]:port` with all eight groups in four hex digits.
 fn address(addr: &SocketAddr) -> String {
     match addr {
@@ -175,15 +235,7 @@ fn address(addr: &SocketAddr) -> String {
             let [a, b, c, d] = v4.ip().octets();
             format!("{a}.{b}.{c}.{d}:{}", v4.port())
         }
-        SocketAddr::V6(v6) => {
-            let groups: Vec<String> = v6
-                .ip()
-                .segments()
-                .iter()
-                .map(|group| format!("{group:04x}"))
-                .collect();
-            format!("[{}%{}]:{}", groups.join(":"), v6.scope_id(), v6.port())
-        }
+        SocketAddr::V6(v6) => format!("[{}%{}]:{}", ipv6(v6.ip()), v6.scope_id(), v6.port()),
     }
 }
 

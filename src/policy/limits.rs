@@ -77,3 +77,34 @@ pub const MAX_MESSAGE_RANGE: RangeInclusive<u64> = 1..=(16 << 20);
 
 /// Longest channel name, in characters.
 pub const MAX_CHANNEL_NAME: usize = 63;
+
+/// Most entries in a channel's `allow_from` list.
+pub const MAX_ALLOW_FROM: usize = 256;
+
+/// Longest `filter.pattern`, in characters.
+pub const MAX_PATTERN_LEN: usize = 4096;
+/// Most heap the compiled `filter.pattern` may take (the regex crate's `size_limit`): a pattern
+/// that compiles larger is a policy error, not a slow filter.
+pub const MAX_PATTERN_COMPILED: usize = 256 << 10;
+/// Most heap the lazy DFA of a `filter.pattern` may use while matching, per matching thread
+/// (the regex crate's `dfa_size_limit`); beyond it the regex falls back to slower engines.
+pub const PATTERN_DFA_CACHE: usize = 1 << 20;
+
+/// `channel.rate.bytes` range, in bit/s as written: 8 bit/s (1 byte/s) to 400 Gbit/s. The model
+/// keeps bytes per second (the value divided by 8, rounded down).
+pub const RATE_BPS_RANGE: RangeInclusive<u64> = 8..=400_000_000_000;
+/// `channel.rate.messages` range, in messages per second.
+pub const RATE_MESSAGES_RANGE: RangeInclusive<u64> = 1..=100_000_000;
+/// `channel.rate.burst` range, in bytes; it must also be at least the channel's `max_message`.
+pub const RATE_BURST_RANGE: RangeInclusive<u64> = 1..=(64 << 30);
+/// `channel.rate.burst_messages` range, in messages.
+pub const RATE_BURST_MESSAGES_RANGE: RangeInclusive<u64> = 1..=100_000_000;
+/// The default byte burst is the bytes of `1 / RATE_BURST_DEFAULT_DIVISOR` second at the
+/// channel's rate (at least `max_message`); the default message burst is the messages of that
+/// long (at least 1).
+pub const RATE_BURST_DEFAULT_DIVISOR: u64 = 10;
+
+/// `channel.priority` range: 1 is served first, 3 last.
+pub const PRIORITY_RANGE: RangeInclusive<u64> = 1..=3;
+/// `channel.priority` default.
+pub const DEFAULT_PRIORITY: u8 = 2;

@@ -7,9 +7,11 @@
 //!   that holds a `Policy` never re-checks it.
 //! - Every problem in the file is reported at once, each with `line:column`, the field path and,
 //!   where useful, a hint ([`PolicyError`]).
-//! - Fields that later versions will implement (`[recv.serve]`, channel `allow_from`, `rate`,
-//!   `priority`, `filter`, `consumers`) are rejected with a "not supported by this version"
-//!   message, never ignored.
+//! - Fields that later versions will implement (`[recv.serve]`, channel `consumers`) are
+//!   rejected with a "not supported by this version" message, never ignored.
+//! - Deny by default: a channel's source accepts only the peers in its `allow_from` (any peer
+//!   when the field is absent, which `weir check` shows as "any"); its `filter`, `rate` and
+//!   `priority` are enforced by `weir-send` ([`Filter`], [`RateLimit`], [`Priority`]).
 //! - Parsing does no I/O except [`load`] reading the file: no DNS (addresses are literal
 //!   `IP:PORT`), no key file access (`link.key_file` is only a path; see [`crate::keys`]).
 //! - Relative paths (`link.key_file`, `recv.spool`) are resolved against the policy file's
@@ -38,14 +40,24 @@
 //! queue         = "32 MiB"        # per sink
 //!
 //! [[channel]]
-//! name        = "syslog"
-//! source      = { udp = "10.1.0.5:5514" }
-//! max_message = "8 KiB"
-//! sinks       = [{ udp = "10.20.0.9:514" }]
+//! name         = "syslog"
+//! source       = { udp = "10.1.0.5:5514" }
+//! allow_from   = ["10.1.0.0/24", "192.0.2.7"]  # absent: any peer
+//! max_message  = "8 KiB"
+//! filter       = { utf8 = true, pattern = '^<\d{1,3}>', json = false }
+//! on_violation = "drop"                        # "close": TCP only
+//! rate         = { bytes = "20 Mbit/s", messages = 1000, burst = "1 MiB", burst_messages = 100 }
+//! priority     = 2                             # 1 first … 3 bulk
+//! sinks        = [{ udp = "10.20.0.9:514" }]
 //! ```
+//!
+//! `policies/reference.toml` shows every field with its default and meaning.
 
 mod error;
+mod filter;
 pub mod fingerprint;
+mod flow;
+mod json;
 pub mod limits;
 mod model;
 mod raw;
@@ -59,7 +71,10 @@ mod tests;
 use std::path::Path;
 
 pub use error::{Diagnostic, PolicyError};
+pub use filter::{Filter, FilterViolation, OnViolation, Utf8Stream};
 pub use fingerprint::Fingerprint;
+pub use flow::{Priority, RateLimit, PRIORITY_LEVELS};
+pub use ipnet::IpNet;
 pub use limits::MAX_CHANNELS;
 pub use model::{Channel, ChannelId, Link, Policy, RecvSide, SendSide, Sink, Source, Transport};
 

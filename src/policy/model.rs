@@ -4,12 +4,16 @@
 //! hand in tests); its invariants are those checked in `validate` and listed on each field.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use super::error::PolicyError;
+use super::filter::{Filter, OnViolation};
 use super::fingerprint::Fingerprint;
+use super::flow::{Priority, RateLimit};
 use super::limits::{IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD};
 
 /// One conduit: the link, each side's settings and the channels.
@@ -118,6 +122,44 @@ pub struct Channel {
     /// Largest message: the largest UDP datagram accepted, or the TCP read chunk size;
     /// 1..=16 MiB, default 64 KiB.
     pub max_message: usize,
+    /// Peers the source accepts (TCP connections, UDP datagrams), as networks; a plain address
+    /// in the file is a /32 or /128. `None` (field absent): any peer. Never an empty list;
+    /// at most [`MAX_ALLOW_FROM`](super::limits::MAX_ALLOW_FROM) entries; no host bits set; no
+    /// duplicates. Check a peer with [`Channel::allows`].
+    pub allow_from: Option<Vec<IpNet>>,
+    /// Content rules; `pattern` and `json` only on UDP channels. Default: none.
+    pub filter: Filter,
+    /// What a filter violation does; `Close` only on TCP channels, and only with a filter.
+    /// Default [`OnViolation::Drop`].
+    pub on_violation: OnViolation,
+    /// Per-channel rate limit; `None`: only `link.bandwidth` paces the channel.
+    pub rate: Option<RateLimit>,
+    /// Scheduling priority on the link, default [`Priority::NORMAL`].
+    pub priority: Priority,
+}
+
+impl Channel {
+    /// Whether the source accepts a connection or datagram from `ip`. An IPv4-mapped IPv6
+    /// address (`::ffff:a.b.c.d`, as seen on a dual-stack socket) matches IPv4 networks, and
+    /// IPv6 networks written in mapped form.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let Some(networks) = &self.allow_from else {
+            return true;
+        };
+        let canonical = ip.to_canonical();
+        let mapped = match canonical {
+            IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+            IpAddr::V6(_) => None,
+        };
+        networks.iter().any(|network| {
+            network.contains(&canonical) || mapped.is_some_and(|mapped| network.contains(&mapped))
+        })
+    }
+
+    /// The transport of the source (and of every sink).
+    pub fn transport(&self) -> Transport {
+        self.source.transport()
+    }
 }
 
 /// A channel's identifier on the wire: the first 4 bytes (big-endian) of

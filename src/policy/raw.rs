@@ -7,10 +7,10 @@
 //! - The document is parsed once into a spanned tree (collecting every syntax error), then each
 //!   section and each `[[channel]]` is deserialized on its own, so a type error or an unknown
 //!   field in one section does not hide the problems of the others.
-//! - Fields that later versions will implement (`[recv.serve]`, `allow_from`, `rate`, `priority`,
-//!   `filter`, `consumers`) are recognised and rejected with a message saying they are not
-//!   supported by this version. They are never silently ignored: a reader of the file must not
-//!   believe a filter is enforced when it is not.
+//! - Fields that later versions will implement (`[recv.serve]`, channel `consumers`) are
+//!   recognised and rejected with a message saying they are not supported by this version. They
+//!   are never silently ignored: a reader of the file must not believe something is enforced
+//!   when it is not.
 
 use std::fmt;
 use std::ops::Range;
@@ -96,6 +96,36 @@ pub(crate) struct RawChannel {
     pub source: Option<Spanned<RawEndpoint>>,
     pub sinks: Option<Spanned<Vec<Spanned<RawEndpoint>>>>,
     pub max_message: Option<Spanned<Scalar>>,
+    pub allow_from: Option<Spanned<Vec<Spanned<String>>>>,
+    pub filter: Option<Spanned<RawFilter>>,
+    pub on_violation: Option<Spanned<String>>,
+    pub rate: Option<Spanned<RawRate>>,
+    pub priority: Option<Spanned<i64>>,
+}
+
+/// `filter = { utf8 = true, pattern = '^<\d{1,3}>', json = false }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { utf8 = true, pattern = '^<\\d{1,3}>' }"
+)]
+pub(crate) struct RawFilter {
+    pub utf8: Option<Spanned<bool>>,
+    pub pattern: Option<Spanned<String>>,
+    pub json: Option<Spanned<bool>>,
+}
+
+/// `rate = { bytes = "200 Mbit/s", messages = 1000, burst = "1 MiB", burst_messages = 100 }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { bytes = \"200 Mbit/s\", messages = 1000 }"
+)]
+pub(crate) struct RawRate {
+    pub bytes: Option<Spanned<Scalar>>,
+    pub messages: Option<Spanned<i64>>,
+    pub burst: Option<Spanned<Scalar>>,
+    pub burst_messages: Option<Spanned<i64>>,
 }
 
 /// `{ tcp = "ip:port" }` or `{ udp = "ip:port" }`.
@@ -133,26 +163,6 @@ const UNSUPPORTED: &[(&str, &str, &str)] = &[
         "recv",
         "serve",
         "serving consumers over TLS/QUIC is not implemented yet; use channel sinks",
-    ),
-    (
-        "channel",
-        "allow_from",
-        "source address filtering is not implemented yet",
-    ),
-    (
-        "channel",
-        "rate",
-        "per-channel rate limits are not implemented yet; only link.bandwidth paces the link",
-    ),
-    (
-        "channel",
-        "priority",
-        "channel priorities are not implemented yet",
-    ),
-    (
-        "channel",
-        "filter",
-        "content filters are not implemented yet; no message would be inspected",
     ),
     (
         "channel",

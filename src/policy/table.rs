@@ -1,44 +1,60 @@
 //! Human-readable views of a policy for `weir check`: the channel table and the link summary.
 //!
-//! Contract: output is for people, not machines; columns are aligned with spaces; it shows the
-//! validated values (defaults filled in, sizes in binary units, ids in hex) and never anything
+//! Contract: output is for people, not machines (the machine form is in `json`); columns are
+//! aligned with spaces; it shows the validated values (defaults filled in, sizes in binary
+//! units, ids in hex, "any" for a channel without `allow_from`, "-" for none) and never anything
 //! secret (the policy holds no secrets).
 
 use std::fmt::Write;
+
+use ipnet::IpNet;
 
 use super::limits::{IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD};
 use super::model::Policy;
 use super::units::{format_duration, format_rate, format_size};
 
 impl Policy {
-    /// An aligned table of the channels: name, id, source, max message, sinks.
+    /// An aligned table of the channels: name, id, source, allowed peers, filters, rate limit,
+    /// priority, max message, sinks.
     ///
     /// ```text
-    /// NAME       ID        SOURCE               MAX MESSAGE  SINKS
-    /// historian  5d3c4a1f  tcp 10.1.0.5:7000    64 KiB       -
-    /// syslog     0b9e77c2  udp 10.1.0.5:5514    8 KiB        udp 10.20.0.9:514
+    /// NAME       ID        SOURCE               ALLOW        FILTERS       RATE        PRIO  MAX MESSAGE  SINKS
+    /// historian  5d3c4a1f  tcp 10.1.0.5:7000    10.1.0.0/24  -             200 Mbit/s  3     64 KiB       -
+    /// syslog     0b9e77c2  udp 10.1.0.5:5514    any          utf8,pattern  -           2     8 KiB        udp 10.20.0.9:514
     /// ```
     pub fn channel_table(&self) -> String {
         if self.channels.is_empty() {
             return "(no channels)\n".to_owned();
         }
-        let header = ["NAME", "ID", "SOURCE", "MAX MESSAGE", "SINKS"].map(str::to_owned);
-        let mut rows = vec![header];
+        let header = [
+            "NAME",
+            "ID",
+            "SOURCE",
+            "ALLOW",
+            "FILTERS",
+            "RATE",
+            "PRIO",
+            "MAX MESSAGE",
+            "SINKS",
+        ];
+        let mut rows = vec![header.map(str::to_owned)];
         for channel in &self.channels {
-            let sinks: Vec<String> = channel.sinks.iter().map(ToString::to_string).collect();
             rows.push([
                 channel.name.clone(),
                 channel.id.to_string(),
                 channel.source.to_string(),
+                channel
+                    .allow_from
+                    .as_deref()
+                    .map_or("any".to_owned(), |networks| list(networks.iter().map(peer), ", ")),
+                list(channel.filter.rules().into_iter().map(str::to_owned), ","),
+                channel.rate.map_or("-".to_owned(), |rate| rate.summary()),
+                channel.priority.to_string(),
                 format_size(channel.max_message as u64),
-                if sinks.is_empty() {
-                    "-".to_owned()
-                } else {
-                    sinks.join(", ")
-                },
+                list(channel.sinks.iter().map(ToString::to_string), ", "),
             ]);
         }
-        let mut widths = [0usize; 5];
+        let mut widths = [0usize; 9];
         for row in &rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
@@ -90,5 +106,24 @@ impl Policy {
             let _ = writeln!(summary, "{name:<16}{value}");
         }
         summary
+    }
+}
+
+/// The items joined with `separator`, or "-" when there are none.
+fn list(items: impl Iterator<Item = String>, separator: &str) -> String {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(separator)
+    }
+}
+
+/// A network as CIDR, or a single address (/32, /128) as the plain address.
+fn peer(network: &IpNet) -> String {
+    if network.prefix_len() == network.max_prefix_len() {
+        network.addr().to_string()
+    } else {
+        network.to_string()
     }
 }

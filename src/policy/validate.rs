@@ -5,13 +5,12 @@
 //!   section with problems yields `None` only after all its fields have been checked.
 //! - Defaults and ranges come from [`super::limits`]; range messages echo the value as written.
 //! - Cross-field rules: FEC block size against the shard limit, queues against the largest
-//!   message, `send.bind` in the same IP family as `send.to` (channel rules are in `channels`).
+//!   message, `send.bind` in the same IP family as `send.to`, channel byte rates within
+//!   `link.bandwidth` (channel rules are in `channels`, `filters` and `rules`).
 //! - The fingerprint is computed on paths as written; relative paths are resolved afterwards.
 
-use std::net::SocketAddr;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use toml::Spanned;
 
@@ -20,14 +19,17 @@ use super::fingerprint::Fingerprint;
 use super::limits::*;
 use super::model::{Channel, Link, Policy, RecvSide, SendSide};
 use super::raw::{RawLink, RawPolicy, RawRecv, RawSend, Scalar, Section};
-use super::units::{self, UnitError};
+use super::units;
 
 mod channels;
+mod filters;
+mod rules;
+mod values;
+
+pub(crate) use values::{address, count, duration, path, quantity, Kind, Role};
 
 /// Validates `raw`; `None` when a problem was reported.
 pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Option<Policy> {
-    let channels = channels::channels(&raw.channels, c);
-    let largest_message = channels.as_deref().map(largest_message);
     let link = match &raw.link {
         Section::Present(link) => self::link(link, c),
         Section::Invalid => None,
@@ -41,6 +43,10 @@ pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Op
             None
         }
     };
+    // Channel rates are checked against the link's bandwidth (when the link is valid).
+    let bandwidth = link.as_ref().map(|link: &Link| link.bandwidth_bps);
+    let channels = channels::channels(&raw.channels, bandwidth, c);
+    let largest_message = channels.as_deref().map(largest_message);
     let send = match &raw.send {
         Section::Present(send) => self::send(send, largest_message.as_ref(), c).map(Some),
         Section::Invalid => None,
@@ -317,176 +323,4 @@ fn queue(
         }
     }
     usize::try_from(bytes).ok()
-}
-
-/// Where an address is used: listening may use port 0 and the unspecified address; a
-/// destination must name a host and port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Listen,
-    Destination,
-}
-
-/// A literal `IP:PORT`; host names are not resolved (the policy does no I/O).
-pub(crate) fn address(
-    raw: &Spanned<String>,
-    field: &str,
-    role: Role,
-    c: &mut Collector<'_>,
-) -> Option<SocketAddr> {
-    let text = raw.get_ref();
-    let Ok(addr) = text.trim().parse::<SocketAddr>() else {
-        c.error(
-            Some(raw.span()),
-            field,
-            format!("{text:?} is not an IP:PORT address"),
-            Some("write a literal address such as \"192.0.2.2:5800\" or \"[2001:db8::2]:5800\"; host names are not resolved"),
-        );
-        return None;
-    };
-    if role == Role::Destination && (addr.port() == 0 || addr.ip().is_unspecified()) {
-        c.error(
-            Some(raw.span()),
-            field,
-            format!("{addr} is not a destination: it needs a host address and a non-zero port"),
-            None,
-        );
-        return None;
-    }
-    Some(addr)
-}
-
-fn path(raw: &Spanned<String>, field: &str, c: &mut Collector<'_>) -> Option<PathBuf> {
-    if raw.get_ref().trim().is_empty() {
-        c.error(Some(raw.span()), field, "is empty", None);
-        return None;
-    }
-    Some(PathBuf::from(raw.get_ref()))
-}
-
-/// An integer field with a default and a range.
-fn count(
-    raw: Option<&Spanned<i64>>,
-    field: &str,
-    default: u64,
-    range: RangeInclusive<u64>,
-    hint: &str,
-    c: &mut Collector<'_>,
-) -> Option<u64> {
-    let Some(raw) = raw else {
-        return Some(default);
-    };
-    let value = *raw.get_ref();
-    match u64::try_from(value) {
-        Ok(value) if range.contains(&value) => Some(value),
-        _ => {
-            c.error(
-                Some(raw.span()),
-                field,
-                format!("{value} is out of range {}..={}", range.start(), range.end()),
-                Some(hint),
-            );
-            None
-        }
-    }
-}
-
-/// A duration field with a default and a range in nanoseconds.
-fn duration(
-    raw: Option<&Spanned<Scalar>>,
-    field: &str,
-    default: Duration,
-    range_ns: RangeInclusive<u64>,
-    hint: &str,
-    c: &mut Collector<'_>,
-) -> Option<Duration> {
-    let default_ns = u64::try_from(default.as_nanos()).unwrap_or(u64::MAX);
-    quantity(raw, field, Kind::Duration, default_ns, range_ns, hint, c).map(Duration::from_nanos)
-}
-
-/// How a quantity is written and shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Bytes; a bare integer is bytes.
-    Size,
-    /// Bit/s; a unit is required.
-    Rate,
-    /// Nanoseconds; a unit is required.
-    Duration,
-    /// Percent; a bare integer is percent.
-    Percent,
-}
-
-impl Kind {
-    fn parse(self, text: &str) -> Result<u64, UnitError> {
-        match self {
-            Self::Size => units::parse_size(text),
-            Self::Rate => units::parse_rate_bps(text),
-            Self::Duration => units::parse_duration(text)
-                .and_then(|d| u64::try_from(d.as_nanos()).map_err(|_| UnitError::Overflow)),
-            Self::Percent => units::parse_percent(text),
-        }
-    }
-
-    fn render(self, value: u64) -> String {
-        match self {
-            Self::Size => units::format_size(value),
-            Self::Rate => units::format_rate(value),
-            Self::Duration => units::format_duration(Duration::from_nanos(value)),
-            Self::Percent => format!("{value}%"),
-        }
-    }
-}
-
-/// A quantity field (integer or string with a unit) with a default and a range.
-pub(crate) fn quantity(
-    raw: Option<&Spanned<Scalar>>,
-    field: &str,
-    kind: Kind,
-    default: u64,
-    range: RangeInclusive<u64>,
-    hint: &str,
-    c: &mut Collector<'_>,
-) -> Option<u64> {
-    let Some(raw) = raw else {
-        return Some(default);
-    };
-    let (written, value) = match raw.get_ref() {
-        Scalar::Int(int) => {
-            let value = match kind {
-                Kind::Size | Kind::Percent => {
-                    u64::try_from(*int).map_err(|_| "must not be negative".to_owned())
-                }
-                Kind::Rate => Err(format!("needs a unit; write one of {}", units::RATE_UNITS)),
-                Kind::Duration => Err(format!("needs a unit; write one of {}", units::DURATION_UNITS)),
-            };
-            (int.to_string(), value)
-        }
-        Scalar::Text(text) => (format!("{text:?}"), kind.parse(text).map_err(|e| e.to_string())),
-    };
-    match value {
-        Ok(value) if range.contains(&value) => Some(value),
-        Ok(_) => {
-            c.error(
-                Some(raw.span()),
-                field,
-                format!(
-                    "{written} is out of range {}..={}",
-                    kind.render(*range.start()),
-                    kind.render(*range.end())
-                ),
-                Some(hint),
-            );
-            None
-        }
-        Err(problem) => {
-            c.error(
-                Some(raw.span()),
-                field,
-                format!("{written} {problem}"),
-                Some(hint),
-            );
-            None
-        }
-    }
 }

@@ -22,7 +22,7 @@ use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader};
 use crate::keys::LinkKey;
 
 /// Encoded blocks that may wait for the link before `has_room` turns false.
-pub const MAX_QUEUED_BLOCKS: usize = 4;
+pub const MAX_QUEUED_BLOCKS: usize = 2;
 
 /// What the sender needs to know; all of it comes from the policy and the shell.
 #[derive(Debug, Clone)]
@@ -178,6 +178,11 @@ impl Sender {
     /// The session id.
     pub fn session(&self) -> u64 {
         self.cfg.session
+    }
+
+    /// Replaces the policy fingerprint carried in heartbeats (after a policy reload).
+    pub fn set_fingerprint(&mut self, fingerprint: [u8; 16]) {
+        self.cfg.fingerprint = fingerprint;
     }
 
     /// Records messages the shell dropped before they reached the sender, for heartbeats.

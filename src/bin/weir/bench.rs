@@ -20,7 +20,8 @@ pub struct BenchArgs {
     /// Bytes streamed per throughput run.
     #[arg(long, default_value_t = 2 << 30)]
     bytes: u64,
-    /// Run only this case (mtu1500, mtu9000, loss1, loss5, latency); default all.
+    /// Run only this case (mtu1500, mtu9000, loss1, loss5, latency, pacing, priority);
+    /// default all.
     #[arg(long)]
     only: Option<String>,
     /// Pacing ceiling for every throughput run (default: each case's own; see `CASES`).
@@ -98,33 +99,62 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.only.as_deref().is_none_or(|o| o == "latency") {
         latency()?;
     }
+    if args.only.as_deref().is_none_or(|o| o == "pacing") {
+        super::bench_flow::pacing()?;
+    }
+    if args.only.as_deref().is_none_or(|o| o == "priority") {
+        super::bench_flow::priority()?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-struct Pair {
-    recv: Daemon,
-    send: Daemon,
-    tcp_in: std::net::SocketAddr,
-    udp_in: std::net::SocketAddr,
-    tcp_out: TcpCollector,
-    udp_out: UdpCollector,
-    _relay: Option<Relay>,
+pub(crate) struct Pair {
+    pub recv: Daemon,
+    pub send: Daemon,
+    pub tcp_in: std::net::SocketAddr,
+    pub udp_in: std::net::SocketAddr,
+    pub tcp_out: TcpCollector,
+    pub udp_out: UdpCollector,
+    pub relay: Option<Relay>,
 }
 
-fn start_pair(
-    label: &str,
-    mtu: u16,
-    repair: u16,
-    loss: f64,
-    bandwidth: &str,
-    flush: &str,
-) -> anyhow::Result<Pair> {
-    let dir = scratch_dir(label)?;
+/// How to start a pair for one benchmark case.
+pub(crate) struct PairOptions<'a> {
+    pub label: &'a str,
+    pub mtu: u16,
+    pub repair: u16,
+    /// Random loss in the relay; the relay runs when this is above zero or `relay` is set.
+    pub loss: f64,
+    pub relay: bool,
+    pub bandwidth: &'a str,
+    pub flush: &'a str,
+    pub stream_extra: &'a str,
+    pub datagram_extra: &'a str,
+}
+
+impl Default for PairOptions<'_> {
+    fn default() -> Self {
+        PairOptions {
+            label: "bench",
+            mtu: 1500,
+            repair: 10,
+            loss: 0.0,
+            relay: false,
+            bandwidth: "1 Gbit/s",
+            flush: "1ms",
+            stream_extra: "",
+            datagram_extra: "",
+        }
+    }
+}
+
+pub(crate) fn start_pair(o: &PairOptions<'_>) -> anyhow::Result<Pair> {
+    let dir = scratch_dir(o.label)?;
     let listen = free_addr()?;
-    let relay = (loss > 0.0)
+    let relay = (o.loss > 0.0 || o.relay)
         .then(|| {
             let imp = Impairment {
-                loss,
+                loss: o.loss,
                 seed: 42,
                 ..Impairment::default()
             };
@@ -134,16 +164,16 @@ fn start_pair(
     let tcp_out = TcpCollector::start_checking("127.0.0.1:0".parse()?, Check::Pattern(STREAM_SEED))?;
     let udp_out = UdpCollector::start("127.0.0.1:0".parse()?)?;
     let conduit = Conduit {
-        mtu,
-        repair_percent: repair,
-        bandwidth: bandwidth.to_owned(),
+        mtu: o.mtu,
+        repair_percent: o.repair,
+        bandwidth: o.bandwidth.to_owned(),
         send_to: relay.as_ref().map_or(listen, |r| r.listen),
         listen,
         tcp: (free_addr()?, tcp_out.addr),
         udp: (free_addr()?, udp_out.addr),
-        flush: flush.to_owned(),
+        flush: o.flush.to_owned(),
     };
-    let policy = conduit.write(&dir)?;
+    let policy = conduit.write_with(&dir, o.stream_extra, o.datagram_extra)?;
     let recv = Daemon::spawn(&sibling_binary("weir-recv")?, &policy, &dir.join("recv.log"), &[])?;
     if !wait_for_log(&recv.log, "weir-recv ready", Duration::from_secs(10)) {
         bail!("weir-recv did not start:\n{}", recv.log_text());
@@ -159,13 +189,20 @@ fn start_pair(
         udp_in: conduit.udp.0,
         tcp_out,
         udp_out,
-        _relay: relay,
+        relay,
     })
 }
 
 fn throughput(case: &Case, args: &BenchArgs) -> anyhow::Result<()> {
     let bandwidth = args.bandwidth.as_deref().unwrap_or(case.bandwidth);
-    let pair = start_pair(case.name, case.mtu, case.repair, case.loss, bandwidth, "1ms")?;
+    let pair = start_pair(&PairOptions {
+        label: case.name,
+        mtu: case.mtu,
+        repair: case.repair,
+        loss: case.loss,
+        bandwidth,
+        ..PairOptions::default()
+    })?;
     let before = (pair.send.usage(), pair.recv.usage());
     let kernel_before = udp_receive_buffer_errors();
     let sent =
@@ -208,7 +245,11 @@ fn throughput(case: &Case, args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn latency() -> anyhow::Result<()> {
-    let pair = start_pair("latency", 1500, 10, 0.0, "1 Gbit/s", "1ms")?;
+    let _ = Instant::now;
+    let pair = start_pair(&PairOptions {
+        label: "latency",
+        ..PairOptions::default()
+    })?;
     let count = 10_000;
     let sent = send_datagrams(pair.udp_in, count, 100..=100, 1000, 5)?;
     pair.udp_out.wait_for(count, Duration::from_secs(10));
@@ -235,7 +276,6 @@ fn latency() -> anyhow::Result<()> {
         pct(0.99).unwrap_or_default(),
         lat.last().copied().unwrap_or_default(),
     );
-    let _ = Instant::now();
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `weir`: the admin tool of a weir conduit.
 
 mod bench;
+mod bench_flow;
 mod demo;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,15 @@ struct Args {
     log: String,
 }
 
+/// How `weir check` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// For people: summary, derived parameters and the channel table; errors on stderr.
+    Text,
+    /// One JSON object on stdout, valid or not.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a new random pre-shared link key (mode 0600; never overwrites a file).
@@ -38,9 +48,16 @@ enum Command {
     },
     /// Validate a policy file; print its fingerprint, the derived link parameters and the
     /// channels. Exits 1 and lists every error (file:line:column, field, hint) if invalid.
+    ///
+    /// `--format json` prints one JSON object for automation instead: `valid`, `fingerprint`,
+    /// `link`, `derived`, `channels` and `errors` (each with `line`, `column`, `field`,
+    /// `message`, `hint`); the exit code is 1 when invalid either way.
     Check {
         /// The policy file.
         file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Run the loopback demo: start weir-recv and weir-send with a policy (default
     /// policies/loopback.toml), push a TCP stream and UDP datagrams into the OT side, and show
@@ -55,7 +72,7 @@ fn main() -> std::process::ExitCode {
     weir::logging::init(&args.log, false);
     let result = match args.command {
         Command::Keygen { path, id } => keygen(&path, id),
-        Command::Check { file } => check(&file),
+        Command::Check { file, format } => check(&file, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
     };
@@ -77,8 +94,23 @@ fn keygen(path: &Path, id: u16) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn check(file: &Path) -> anyhow::Result<std::process::ExitCode> {
-    let policy = match policy::load(file) {
+fn check(file: &Path, format: Format) -> anyhow::Result<std::process::ExitCode> {
+    let loaded = policy::load(file);
+    if format == Format::Json {
+        let (json, code) = match loaded {
+            Ok(policy) => {
+                let mut json = policy.to_json();
+                if let Some(object) = json.as_object_mut() {
+                    object.insert("derived".to_owned(), Derived::of(&policy).to_json());
+                }
+                (json, std::process::ExitCode::SUCCESS)
+            }
+            Err(error) => (error.to_json(), std::process::ExitCode::from(1)),
+        };
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(code);
+    }
+    let policy = match loaded {
         Ok(p) => p,
         Err(error) => {
             eprintln!("{error}");
@@ -93,34 +125,76 @@ fn check(file: &Path) -> anyhow::Result<std::process::ExitCode> {
     println!("{}: valid", file.display());
     println!();
     print!("{}", policy.link_summary());
-    print!("{}", derived_parameters(&policy));
+    print!("{}", Derived::of(&policy).text());
     println!();
     print!("{}", policy.channel_table());
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// What the link protocol makes of the policy's link settings.
-fn derived_parameters(policy: &policy::Policy) -> String {
-    let link = &policy.link;
-    let peer = policy
-        .send
-        .as_ref()
-        .map(|s| s.to)
-        .or(policy.recv.as_ref().map(|r| r.listen))
-        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-    let budget = link.datagram_budget(&peer);
-    let symbol = wire::symbol_size_for(budget);
-    let k = link.block_symbols;
-    let r = fec::repair_count(k, link.repair_percent);
-    let block = usize::from(k) * symbol;
-    format!(
-        "symbol size     {symbol} B per datagram ({} B protocol overhead)\n\
-         full block      {k} + {r} symbols, {block} B of data; any {r} of its {} datagrams may be lost\n\
-         small blocks    sent after {:?} with as few symbols as hold them (always ≥ 2 repair)\n",
-        wire::HEADER_LEN + wire::SYMBOL_HEADER_LEN + wire::TAG_LEN,
-        k + r,
-        link.flush,
-    )
+struct Derived {
+    /// Bytes of one FEC symbol, carried in one datagram.
+    symbol: usize,
+    /// Bytes of protocol overhead per datagram (header, symbol header, AEAD tag).
+    overhead: usize,
+    /// Source symbols of a full block.
+    k: u16,
+    /// Repair symbols of a full block.
+    r: u16,
+    /// Bytes of data in a full block.
+    block: usize,
+    /// How long a partly filled block waits.
+    flush: std::time::Duration,
+}
+
+impl Derived {
+    fn of(policy: &policy::Policy) -> Self {
+        let link = &policy.link;
+        let peer = policy
+            .send
+            .as_ref()
+            .map(|s| s.to)
+            .or(policy.recv.as_ref().map(|r| r.listen))
+            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let symbol = wire::symbol_size_for(link.datagram_budget(&peer));
+        let k = link.block_symbols;
+        Self {
+            symbol,
+            overhead: wire::HEADER_LEN + wire::SYMBOL_HEADER_LEN + wire::TAG_LEN,
+            k,
+            r: fec::repair_count(k, link.repair_percent),
+            block: usize::from(k) * symbol,
+            flush: link.flush,
+        }
+    }
+
+    fn text(&self) -> String {
+        let Self {
+            symbol,
+            overhead,
+            k,
+            r,
+            block,
+            flush,
+        } = self;
+        format!(
+            "symbol size     {symbol} B per datagram ({overhead} B protocol overhead)\n\
+             full block      {k} + {r} symbols, {block} B of data; any {r} of its {} datagrams may be lost\n\
+             small blocks    sent after {flush:?} with as few symbols as hold them (always ≥ 2 repair)\n",
+            k + r,
+        )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "symbol_size": self.symbol,
+            "datagram_overhead": self.overhead,
+            "block_source_symbols": self.k,
+            "block_repair_symbols": self.r,
+            "block_bytes": self.block,
+            "flush_ns": u64::try_from(self.flush.as_nanos()).unwrap_or(u64::MAX),
+        })
+    }
 }
 
 /// Reads a key file's existence; creates it when missing (demo only).

@@ -16,7 +16,9 @@ use super::*;
 mod channels;
 mod errors;
 mod fields;
+mod filters;
 mod output;
+mod rules;
 
 const ORIGIN: &str = "policies/x.toml";
 
@@ -44,15 +46,23 @@ queue         = "2 MiB"
 spool         = "/var/lib/weir"
 
 [[channel]]
-name   = "historian"
-source = { tcp = "10.1.0.5:7000" }
-sinks  = [{ tcp = "10.20.0.8:7000" }, { tcp = "10.20.0.9:7000" }]
+name         = "historian"
+source       = { tcp = "10.1.0.5:7000" }
+sinks        = [{ tcp = "10.20.0.8:7000" }, { tcp = "10.20.0.9:7000" }]
+allow_from   = ["10.1.0.0/24", "192.0.2.7"]
+filter       = { utf8 = true }
+on_violation = "close"
+rate         = { bytes = "200 Mbit/s" }
+priority     = 3
 
 [[channel]]
 name        = "syslog"
 source      = { udp = "10.1.0.5:5514" }
 max_message = "8 KiB"
 sinks       = [{ udp = "10.20.0.9:514" }]
+filter      = { utf8 = true, pattern = '^<\d{1,3}>' }
+rate        = { messages = 1000, burst_messages = 50 }
+priority    = 1
 "#;
 
 fn ok(text: &str) -> Policy {
@@ -92,4 +102,17 @@ fn error_for_channel(extra: &str) -> Diagnostic {
     error(&with_link(&format!(
         "[[channel]]\nname = \"c\"\nsource = {{ udp = \"127.0.0.1:9\" }}\n{extra}"
     )))
+}
+
+/// A file with one channel `c` reading `transport` ("tcp" or "udp") on line 5, and `extra`
+/// from line 6 on.
+fn one_channel(transport: &str, extra: &str) -> String {
+    with_link(&format!(
+        "[[channel]]\nname = \"c\"\nsource = {{ {transport} = \"127.0.0.1:9\" }}\n{extra}"
+    ))
+}
+
+/// The single channel of a valid `one_channel` file.
+fn channel_ok(transport: &str, extra: &str) -> Channel {
+    ok(&one_channel(transport, extra)).channels.remove(0)
 }

@@ -9,18 +9,72 @@ fn channel_table_is_aligned() {
     let table = ok(FULL).channel_table();
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert!(lines[0].starts_with("NAME       ID        SOURCE"), "{table}");
+    assert_eq!(
+        lines[0]
+            .split("  ")
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+            .collect::<Vec<_>>(),
+        [
+            "NAME",
+            "ID",
+            "SOURCE",
+            "ALLOW",
+            "FILTERS",
+            "RATE",
+            "PRIO",
+            "MAX MESSAGE",
+            "SINKS"
+        ],
+        "{table}"
+    );
     let id = ChannelId::for_name("syslog").to_string();
     assert!(
-        lines[2].starts_with(&format!("syslog     {id}  udp 10.1.0.5:5514  8 KiB")),
+        lines[2].starts_with(&format!("syslog     {id}  udp 10.1.0.5:5514  any  ")),
         "{table}"
     );
-    assert!(
-        lines[1].ends_with("tcp 10.20.0.8:7000, tcp 10.20.0.9:7000"),
+    let cells = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        cells(lines[1])[3..],
+        [
+            "10.1.0.0/24, 192.0.2.7",
+            "utf8",
+            "200 Mbit/s",
+            "3",
+            "64 KiB",
+            "tcp 10.20.0.8:7000, tcp 10.20.0.9:7000"
+        ],
         "{table}"
     );
-    let column = lines[0].find("SINKS").unwrap();
-    assert_eq!(lines[2].find("udp 10.20.0.9:514"), Some(column), "{table}");
+    assert_eq!(
+        cells(lines[2])[3..],
+        [
+            "any",
+            "utf8,pattern",
+            "1000 msg/s",
+            "1",
+            "8 KiB",
+            "udp 10.20.0.9:514"
+        ],
+        "{table}"
+    );
+    for (header, cell) in [
+        ("ALLOW", "any"),
+        ("FILTERS", "utf8,pattern"),
+        ("RATE", "1000 msg/s"),
+        ("SINKS", "udp 10.20.0.9:514"),
+    ] {
+        assert_eq!(lines[0].find(header), lines[2].find(cell), "{header}\n{table}");
+    }
+    let plain = ok(&one_channel("tcp", "")).channel_table();
+    let plain = cells(plain.lines().nth(1).unwrap());
+    assert_eq!(plain[3..], ["any", "-", "-", "2", "64 KiB", "-"]);
     assert_eq!(ok(&with_link("")).channel_table(), "(no channels)\n");
     let summary = ok(FULL).link_summary();
     assert!(summary.contains("datagram budget 8972 B over IPv4"), "{summary}");
@@ -31,15 +85,75 @@ fn channel_table_is_aligned() {
 }
 
 #[test]
+fn json_views() {
+    let policy = ok(FULL);
+    let json = policy.to_json();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["file"], ORIGIN);
+    assert_eq!(json["fingerprint"], policy.fingerprint.to_string());
+    assert_eq!(json["fingerprint_full"], policy.fingerprint.full_hex());
+    assert_eq!(json["errors"], serde_json::json!([]));
+    assert_eq!(json["link"]["mtu"], 9000);
+    assert_eq!(json["link"]["bandwidth_bps"], 800_000_000);
+    assert_eq!(json["link"]["heartbeat_ns"], 500_000_000);
+    assert_eq!(json["send"]["bind"], "192.0.2.1:0");
+    assert_eq!(json["recv"]["spool"], "/var/lib/weir");
+    let historian = &json["channels"][0];
+    assert_eq!(historian["name"], "historian");
+    assert_eq!(historian["id"], ChannelId::for_name("historian").to_string());
+    assert_eq!(historian["source"], serde_json::json!({ "tcp": "10.1.0.5:7000" }));
+    assert_eq!(
+        historian["allow_from"],
+        serde_json::json!(["10.1.0.0/24", "192.0.2.7/32"])
+    );
+    assert_eq!(historian["on_violation"], "close");
+    assert_eq!(historian["rate"]["bytes_per_sec"], 25_000_000);
+    assert_eq!(historian["rate"]["messages_per_sec"], serde_json::Value::Null);
+    assert_eq!(historian["priority"], 3);
+    let syslog = &json["channels"][1];
+    assert_eq!(syslog["allow_from"], serde_json::Value::Null);
+    assert_eq!(
+        syslog["filter"],
+        serde_json::json!({ "utf8": true, "pattern": "^<\\d{1,3}>", "json": false })
+    );
+    assert_eq!(syslog["rate"]["burst_messages"], 50);
+    assert_eq!(syslog["sinks"], serde_json::json!([{ "udp": "10.20.0.9:514" }]));
+
+    let text =
+        with_link("mtu = 1\n[[channel]]\nname = \"c\"\nsource = { udp = \"127.0.0.1:9\" }\ncolour = 1");
+    let error = parse(&text, Path::new(ORIGIN)).unwrap_err();
+    let json = error.to_json();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["file"], ORIGIN);
+    let errors = json["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0]["line"], 3);
+    assert_eq!(errors[0]["column"], 7);
+    assert_eq!(errors[0]["field"], "link.mtu");
+    assert!(errors[0]["message"].as_str().unwrap().contains("out of range"));
+    assert!(errors[0]["hint"].is_string());
+    assert_eq!(errors[1]["field"], "channel[0].colour");
+    assert_eq!(errors[1]["hint"], serde_json::Value::Null);
+}
+
+#[test]
 fn fingerprint_ignores_layout_and_spelling() {
     let reference = ok(FULL).fingerprint;
     let reformatted = r#"
 [[channel]]
 name="historian"   # the plant historian
+priority=3
+rate={bytes="25 MB/s",burst="2500000"}   # the default burst, 1/10 s
+on_violation="close"
+filter={json=false,utf8=true}
+allow_from=[ "10.1.0.0/24","192.0.2.7/32" ]
 sinks=[ { tcp="10.20.0.8:7000" } , { tcp="10.20.0.9:7000" } ]
 source={tcp="10.1.0.5:7000"}
 [[channel]]
 max_message=8192
+priority=1
+rate={burst_messages=50,messages=1000}
+filter={pattern="^<\\d{1,3}>",utf8=true}
 name="syslog"
 sinks=[{udp="10.20.0.9:514"}]
 source={udp="10.1.0.5:5514"}
@@ -68,6 +182,22 @@ key_file="keys/link.key"
         ok(&with_link("")).fingerprint,
         ok(&with_link("mtu = 1500\nrepair = \"10%\"\nheartbeat = \"1s\"")).fingerprint
     );
+    assert_eq!(
+        ok(&one_channel("udp", "")).fingerprint,
+        ok(&one_channel(
+            "udp",
+            "priority = 2\non_violation = \"drop\"\nfilter = { utf8 = false, json = false }"
+        ))
+        .fingerprint
+    );
+    assert_eq!(
+        ok(&one_channel("udp", "rate = { messages = 1000 }")).fingerprint,
+        ok(&one_channel(
+            "udp",
+            "rate = { messages = 1000, burst_messages = 100 }"
+        ))
+        .fingerprint
+    );
     // The same file in another directory (relative paths resolve differently) is the same policy.
     assert_eq!(
         parse(FULL, Path::new("/etc/weir/conduit.toml"))
@@ -81,6 +211,25 @@ key_file="keys/link.key"
 fn fingerprint_changes_with_every_semantic_field() {
     let reference = ok(FULL).fingerprint;
     let changes = [
+        ("\"10.1.0.0/24\", ", ""),
+        ("\"192.0.2.7\"", "\"192.0.2.8\""),
+        ("on_violation = \"close\"", ""),
+        ("\"200 Mbit/s\"", "\"201 Mbit/s\""),
+        ("rate         = { bytes = \"200 Mbit/s\" }", ""),
+        (
+            "{ bytes = \"200 Mbit/s\" }",
+            "{ bytes = \"200 Mbit/s\", burst = \"1 MiB\" }",
+        ),
+        ("priority     = 3", "priority = 2"),
+        ("'^<\\d{1,3}>'", "'^<\\d{1,2}>'"),
+        ("utf8 = true, pattern", "utf8 = false, pattern"),
+        (
+            "pattern = '^<\\d{1,3}>' }",
+            "pattern = '^<\\d{1,3}>', json = true }",
+        ),
+        ("messages = 1000", "messages = 1001"),
+        ("burst_messages = 50", "burst_messages = 51"),
+        ("priority    = 1", ""),
         ("\"keys/link.key\"", "\"keys/other.key\""),
         ("mtu            = 9000", "mtu = 8999"),
         ("\"20%\"", "\"21%\""),

@@ -6,6 +6,8 @@
 //! - A source or sink is exactly one of `tcp` / `udp`; sinks have the transport of their
 //!   channel's source (a stream cannot be re-emitted as datagrams or the reverse); no sink is
 //!   listed twice in a channel; no two channels read the same source address (unless port 0).
+//! - The access and traffic rules (`allow_from`, `filter`, `on_violation`, `rate`,
+//!   `priority`) are checked in [`filters`] and [`rules`].
 //! - Every problem of every channel is reported; `None` when there was any.
 
 use std::collections::HashMap;
@@ -13,14 +15,19 @@ use std::net::SocketAddr;
 
 use toml::Spanned;
 
-use super::{address, quantity, Kind, Role};
+use super::{address, filters, quantity, rules, Kind, Role};
 use crate::policy::error::Collector;
 use crate::policy::limits::{DEFAULT_MAX_MESSAGE, MAX_CHANNELS, MAX_CHANNEL_NAME, MAX_MESSAGE_RANGE};
 use crate::policy::model::{Channel, ChannelId, Sink, Source, Transport};
 use crate::policy::raw::{RawChannel, RawEndpoint};
 
 /// Validates every channel; `None` when a problem was reported.
-pub(super) fn channels(raw: &[Option<Spanned<RawChannel>>], c: &mut Collector<'_>) -> Option<Vec<Channel>> {
+/// `bandwidth` is `link.bandwidth` in bit/s, `None` when the link is invalid.
+pub(super) fn channels(
+    raw: &[Option<Spanned<RawChannel>>],
+    bandwidth: Option<u64>,
+    c: &mut Collector<'_>,
+) -> Option<Vec<Channel>> {
     let mut ok = true;
     if raw.len() > MAX_CHANNELS {
         let span = raw
@@ -44,7 +51,7 @@ pub(super) fn channels(raw: &[Option<Spanned<RawChannel>>], c: &mut Collector<'_
             continue;
         };
         let path = format!("channel[{index}]");
-        let Some(channel) = self::channel(channel, &path, c) else {
+        let Some(channel) = self::channel(channel, &path, bandwidth, c) else {
             ok = false;
             continue;
         };
@@ -105,7 +112,12 @@ fn spans(
     )
 }
 
-fn channel(raw: &Spanned<RawChannel>, path: &str, c: &mut Collector<'_>) -> Option<Channel> {
+fn channel(
+    raw: &Spanned<RawChannel>,
+    path: &str,
+    bandwidth: Option<u64>,
+    c: &mut Collector<'_>,
+) -> Option<Channel> {
     let section = raw.span();
     let raw = raw.get_ref();
     let name = match &raw.name {
@@ -142,6 +154,12 @@ fn channel(raw: &Spanned<RawChannel>, path: &str, c: &mut Collector<'_>) -> Opti
         "the largest UDP datagram accepted, or the TCP read chunk size, e.g. \"8 KiB\"",
         c,
     );
+    let transport = source.map(|(transport, _)| transport);
+    let allow_from = rules::allow_from(raw.allow_from.as_ref(), path, c);
+    let filter = filters::filter(raw.filter.as_ref(), path, transport, c);
+    let on_violation = filters::on_violation(raw.on_violation.as_ref(), path, transport, filter.as_ref(), c);
+    let rate = rules::rate(raw.rate.as_ref(), path, max_message, bandwidth, c);
+    let priority = rules::priority(raw.priority.as_ref(), path, c);
     let name = name?;
     let source = match source? {
         (Transport::Tcp, addr) => Source::Tcp(addr),
@@ -153,6 +171,11 @@ fn channel(raw: &Spanned<RawChannel>, path: &str, c: &mut Collector<'_>) -> Opti
         source,
         sinks: sinks?,
         max_message: usize::try_from(max_message?).ok()?,
+        allow_from: allow_from?,
+        filter: filter?,
+        on_violation: on_violation?,
+        rate: rate?,
+        priority: priority?,
     })
 }
 

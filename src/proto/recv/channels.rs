@@ -148,6 +148,15 @@ impl Channels {
         }
     }
 
+    /// Takes new `max_message` limits for the channels it knows.
+    pub fn update_limits(&mut self, specs: &[ChannelSpec]) {
+        for spec in specs {
+            if let Some(ch) = self.channels.get_mut(&spec.id) {
+                ch.spec.max_message = spec.max_message;
+            }
+        }
+    }
+
     /// Breaks every open stream (the session ended).
     pub fn close_all(&mut self, events: &mut Vec<Event>, counters: &mut Counters) {
         for ch in self.channels.values_mut() {

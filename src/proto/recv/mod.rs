@@ -17,7 +17,11 @@
 //! before it accepts packet numbers near the last floor it asked for. A receiver started with
 //! that floor rejects older sessions as stale and packets of the floor's session below the
 //! floor as replays, so traffic captured before a restart cannot be replayed after it. The
-//! price: after a restart, up to [`FLOOR_STEP`] packets of the running session are refused.
+//! price: after a restart, the running session's packets up to the floor are refused. The
+//! floor runs ahead by an adaptive step, between [`MIN_FLOOR_STEP`] and [`MAX_FLOOR_STEP`]
+//! packets, doubled when floors are asked for more than ten times a second and halved when
+//! less than once a second: a slow link loses seconds of traffic on a restart, not minutes,
+//! and a fast one writes its state file a few times a second.
 
 mod assembler;
 mod channels;
@@ -40,9 +44,14 @@ use crate::keys::LinkKey;
 /// Sessions remembered after they were replaced, to refuse their datagrams.
 const RETIRED_SESSIONS: usize = 16;
 
-/// How far ahead of the newest accepted packet number a persisted floor is set. A new floor is
-/// asked for when the newest packet gets within half of this of the last one.
-pub const FLOOR_STEP: u64 = 1 << 16;
+/// Smallest distance a persisted floor runs ahead of the newest accepted packet number.
+pub const MIN_FLOOR_STEP: u64 = 256;
+/// Largest distance a persisted floor runs ahead of the newest accepted packet number.
+pub const MAX_FLOOR_STEP: u64 = 1 << 16;
+/// Floors asked for closer together than this double the step.
+const FLOOR_FAST: Duration = Duration::from_millis(100);
+/// Floors asked for further apart than this halve the step.
+const FLOOR_SLOW: Duration = Duration::from_secs(1);
 
 /// The replay state that must survive a restart: packets of `session` below `packet_floor`,
 /// and sessions that started before it, are never accepted again.
@@ -220,6 +229,8 @@ pub struct Receiver {
     session: Option<Session>,
     floor: Option<ReplayFloor>,
     floor_update: Option<ReplayFloor>,
+    floor_step: u64,
+    floor_asked_at: Option<Instant>,
     retired: VecDeque<u64>,
     events: VecDeque<Event>,
     scratch_events: Vec<Event>,
@@ -246,6 +257,8 @@ impl Receiver {
         Self {
             floor: cfg.replay_floor,
             floor_update: None,
+            floor_step: MIN_FLOOR_STEP,
+            floor_asked_at: None,
             cfg,
             session: None,
             retired: VecDeque::new(),
@@ -271,9 +284,24 @@ impl Receiver {
         self.session.as_ref().map_or(0, |s| s.blocks.pending_blocks())
     }
 
+    /// Applies a reloaded policy's live settings: the fingerprint heartbeats are compared
+    /// with, and each known channel's `max_message` (channels are matched by id; the set of
+    /// channels cannot change without a restart).
+    pub fn update_live(&mut self, fingerprint: [u8; 16], channels: &[ChannelSpec]) {
+        self.cfg.fingerprint = fingerprint;
+        for spec in &mut self.cfg.channels {
+            if let Some(new) = channels.iter().find(|c| c.id == spec.id) {
+                spec.max_message = new.max_message;
+            }
+        }
+        if let Some(session) = self.session.as_mut() {
+            session.channels.update_limits(channels);
+        }
+    }
+
     /// A new replay floor to persist, if one is due. The shell must store it durably before it
-    /// hands the receiver another [`FLOOR_STEP`] / 2 datagrams (in practice: before the next
-    /// batch).
+    /// hands the receiver another [`MIN_FLOOR_STEP`] / 2 datagrams (in practice: before the
+    /// next batch).
     pub fn take_floor_update(&mut self) -> Option<ReplayFloor> {
         self.floor_update.take()
     }
@@ -315,7 +343,7 @@ impl Receiver {
         }
         let current = self.session.as_ref().is_some_and(|s| s.id == header.session);
         let opened = if current {
-            self.open_current(&header, datagram)
+            self.open_current(now, &header, datagram)
         } else {
             self.open_new(now, &header, datagram)
         };
@@ -330,7 +358,12 @@ impl Receiver {
         self.release(now);
     }
 
-    fn open_current<'a>(&mut self, header: &Header, datagram: &'a mut [u8]) -> Option<&'a [u8]> {
+    fn open_current<'a>(
+        &mut self,
+        now: Instant,
+        header: &Header,
+        datagram: &'a mut [u8],
+    ) -> Option<&'a [u8]> {
         let session = self.session.as_mut()?;
         if header.key_id != session.key_id {
             self.counters.drop_forged += 1;
@@ -351,7 +384,7 @@ impl Receiver {
             Ok(body) => {
                 session.replay.mark(header.packet_number);
                 let id = session.id;
-                self.note_accepted(id, header.packet_number);
+                self.note_accepted(now, id, header.packet_number);
                 Some(body)
             }
             Err(_) => {
@@ -400,24 +433,36 @@ impl Receiver {
         if let Some(s) = self.session.as_mut() {
             s.replay.mark(header.packet_number);
         }
-        self.note_accepted(header.session, header.packet_number);
+        self.note_accepted(now, header.session, header.packet_number);
         Some(body)
     }
 
     /// Asks for a new persisted floor when `packet_number` nears the current one.
-    fn note_accepted(&mut self, session: u64, packet_number: u64) {
+    fn note_accepted(&mut self, now: Instant, session: u64, packet_number: u64) {
         let due = match self.floor {
-            Some(f) if f.session == session => packet_number.saturating_add(FLOOR_STEP / 2) >= f.packet_floor,
+            Some(f) if f.session == session => {
+                packet_number.saturating_add(self.floor_step / 2) >= f.packet_floor
+            }
             _ => true,
         };
-        if due {
-            let floor = ReplayFloor {
-                session,
-                packet_floor: packet_number.saturating_add(FLOOR_STEP),
-            };
-            self.floor = Some(floor);
-            self.floor_update = Some(floor);
+        if !due {
+            return;
         }
+        if let Some(last) = self.floor_asked_at {
+            let gap = now.saturating_duration_since(last);
+            if gap < FLOOR_FAST {
+                self.floor_step = (self.floor_step * 2).min(MAX_FLOOR_STEP);
+            } else if gap > FLOOR_SLOW {
+                self.floor_step = (self.floor_step / 2).max(MIN_FLOOR_STEP);
+            }
+        }
+        self.floor_asked_at = Some(now);
+        let floor = ReplayFloor {
+            session,
+            packet_floor: packet_number.saturating_add(self.floor_step),
+        };
+        self.floor = Some(floor);
+        self.floor_update = Some(floor);
     }
 
     fn start_session(&mut self, _now: Instant, header: &Header, key: SessionKey) {
