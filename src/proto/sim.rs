@@ -564,3 +564,42 @@ fn a_persisted_floor_stops_replays_across_a_restart() {
     after.absorb(&mut restarted);
     assert!(after.delivered.is_empty(), "nothing captured was delivered again");
 }
+
+#[test]
+fn the_floor_step_adapts_to_the_packet_rate() {
+    use super::recv::{MAX_FLOOR_STEP, MIN_FLOOR_STEP};
+    let mut now = Instant::now();
+    let mut tx = sender((1_700_000_200u64 << 32) | 2, 10);
+    let mut rx = receiver();
+    let mut steps = Vec::new();
+    let mut feed = |rx: &mut Receiver, now: Instant, n: usize| {
+        for _ in 0..n {
+            tx.push(now, DGRAM_CH, 0, MessageKind::Data, &[1; 10]).unwrap();
+            tx.flush();
+            let mut d = Vec::new();
+            while tx.poll_transmit(now, &mut d).is_some() {
+                rx.handle(now, &mut d);
+                d.clear();
+                let highest = rx.counters().datagrams - 1;
+                if let Some(f) = rx.take_floor_update() {
+                    steps.push(f.packet_floor - highest);
+                }
+            }
+        }
+    };
+    // Fast: thousands of packets within a few milliseconds; the step grows to the maximum.
+    feed(&mut rx, now, 30_000);
+    // Slow: a packet every two seconds; the step shrinks back.
+    for _ in 0..2000 {
+        now += Duration::from_secs(2);
+        feed(&mut rx, now, 1);
+    }
+    assert_eq!(steps.first().copied(), Some(MIN_FLOOR_STEP));
+    assert!(steps.contains(&MAX_FLOOR_STEP), "{steps:?}");
+    assert_eq!(
+        steps.last().copied(),
+        Some(MIN_FLOOR_STEP),
+        "{:?}",
+        &steps[steps.len() - 5..]
+    );
+}

@@ -439,9 +439,16 @@ impl Receiver {
 
     /// Asks for a new persisted floor when `packet_number` nears the current one.
     fn note_accepted(&mut self, now: Instant, session: u64, packet_number: u64) {
+        // A floor is due when packets near it, and also when traffic has slowed down while the
+        // step is large: then a lower floor (still above every accepted packet) shortens what a
+        // restart would refuse.
+        let slowed = self.floor_step > MIN_FLOOR_STEP
+            && self
+                .floor_asked_at
+                .is_none_or(|t| now.saturating_duration_since(t) > FLOOR_SLOW);
         let due = match self.floor {
             Some(f) if f.session == session => {
-                packet_number.saturating_add(self.floor_step / 2) >= f.packet_floor
+                slowed || packet_number.saturating_add(self.floor_step / 2) >= f.packet_floor
             }
             _ => true,
         };
