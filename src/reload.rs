@@ -7,7 +7,31 @@
 //! the restart, and the running policy stays in force: the policy in force is always exactly
 //! one file's, so its fingerprint means what it says.
 
+use std::path::Path;
+
 use crate::policy::Policy;
+
+/// Reads the policy at `path` for a reload of `in_force`: the new policy when it is valid and
+/// changes only what can change live; otherwise `None`, after logging why the policy in force
+/// stays (every validation error, or every change that needs a restart).
+pub fn load_live(path: &Path, in_force: &Policy) -> Option<Policy> {
+    let new = match crate::policy::load(path) {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::error!("reload refused, the policy in force stays: {error}");
+            return None;
+        }
+    };
+    let needs = restart_needed(in_force, &new);
+    if !needs.is_empty() {
+        tracing::error!(
+            changes = %needs.join("; "),
+            "reload refused: these changes need a restart; the policy in force stays"
+        );
+        return None;
+    }
+    Some(new)
+}
 
 /// The fields of `new` that differ from `old` and cannot change without a restart; empty
 /// when the reload can be applied live.

@@ -187,18 +187,9 @@ fn channel_specs(policy: &policy::Policy) -> Vec<ChannelSpec> {
 
 /// Applies a new policy file on SIGHUP, or keeps the one in force and says why.
 fn reload(path: &std::path::Path, in_force: &mut policy::Policy, live: &LiveUpdate) {
-    let new = match policy::load(path) {
-        Ok(p) => p,
-        Err(error) => {
-            tracing::error!("reload refused, the policy in force stays: {error}");
-            return;
-        }
-    };
-    let needs = weir::reload::restart_needed(in_force, &new);
-    if !needs.is_empty() {
-        tracing::error!(changes = %needs.join("; "), "reload refused: these changes need a restart; the policy in force stays");
+    let Some(new) = weir::reload::load_live(path, in_force) else {
         return;
-    }
+    };
     let update = (new.fingerprint.short(), channel_specs(&new));
     match live.lock() {
         Ok(mut l) => *l = Some(update),

@@ -215,18 +215,9 @@ fn reload(
     rules: &[SharedRules],
     fingerprint: &Mutex<[u8; 16]>,
 ) {
-    let new = match policy::load(path) {
-        Ok(p) => p,
-        Err(error) => {
-            tracing::error!("reload refused, the policy in force stays: {error}");
-            return;
-        }
-    };
-    let needs = weir::reload::restart_needed(in_force, &new);
-    if !needs.is_empty() {
-        tracing::error!(changes = %needs.join("; "), "reload refused: these changes need a restart; the policy in force stays");
+    let Some(new) = weir::reload::load_live(path, in_force) else {
         return;
-    }
+    };
     for (shared, channel) in rules.iter().zip(&new.channels) {
         let next = Arc::new(Rules::new(channel.clone()));
         match shared.write() {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use weir::harness::collect::{Check, TcpCollector, UdpCollector};
-use weir::harness::drive::{send_datagrams, send_stream_unhashed, wait_for_log};
+use weir::harness::drive::{send_datagrams, send_stream_unhashed, wait_for_log, DatagramSent};
 use weir::harness::process::{sibling_binary, Daemon, Usage};
 use weir::harness::relay::{Impairment, Relay};
 use weir::harness::setup::{free_addr, scratch_dir, Conduit};
@@ -254,7 +254,23 @@ fn latency() -> anyhow::Result<()> {
     let sent = send_datagrams(pair.udp_in, count, 100..=100, 1000, 5)?;
     pair.udp_out.wait_for(count, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(100));
-    let seen = pair.udp_out.seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let lat = latencies(&pair.udp_out, &sent);
+    let pct = |p: f64| percentile(&lat, p);
+    println!();
+    println!(
+        "latency   {} of {} 100-byte datagrams at 1000/s arrived; p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        count,
+        pct(0.50),
+        pct(0.99),
+        lat.last().copied().unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// Send-to-arrival times of the `sent` datagrams that `collector` received, sorted.
+pub(crate) fn latencies(collector: &UdpCollector, sent: &[DatagramSent]) -> Vec<Duration> {
+    let seen = collector.seen.lock().map(|m| m.clone()).unwrap_or_default();
     let mut lat: Vec<Duration> = sent
         .iter()
         .filter_map(|d| {
@@ -263,20 +279,13 @@ fn latency() -> anyhow::Result<()> {
         })
         .collect();
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-    };
-    println!();
-    println!(
-        "latency   {} of {} 100-byte datagrams at 1000/s arrived; p50 {:?}, p99 {:?}, max {:?}",
-        lat.len(),
-        count,
-        pct(0.50).unwrap_or_default(),
-        pct(0.99).unwrap_or_default(),
-        lat.last().copied().unwrap_or_default(),
-    );
-    Ok(())
+    lat
+}
+
+/// The `p` quantile (0..=1) of sorted `lat`; zero when empty.
+pub(crate) fn percentile(lat: &[Duration], p: f64) -> Duration {
+    let i = ((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1));
+    lat.get(i).copied().unwrap_or_default()
 }
 
 /// All UDP datagrams this host's kernel dropped for full receive buffers (`RcvbufErrors` in

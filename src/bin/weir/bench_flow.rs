@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use weir::harness::drive::{send_datagrams, send_stream_unhashed};
 
-use super::bench::{start_pair, PairOptions};
+use super::bench::{latencies, percentile, start_pair, PairOptions};
 
 const CEILING_BPS: f64 = 1e9;
 
@@ -80,20 +80,8 @@ pub fn priority() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_secs(1));
         let sent = send_datagrams(pair.udp_in, 1000, 100..=100, 100, 3)?;
         pair.udp_out.wait_for(1000, Duration::from_secs(5));
-        let seen = pair.udp_out.seen.lock().map(|m| m.clone()).unwrap_or_default();
-        let mut lat: Vec<Duration> = sent
-            .iter()
-            .filter_map(|d| {
-                seen.get(&d.sha256)
-                    .map(|(_, at)| at.saturating_duration_since(d.at))
-            })
-            .collect();
-        lat.sort_unstable();
-        let pct = |p: f64| {
-            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
+        let lat = latencies(&pair.udp_out, &sent);
+        let pct = |p: f64| percentile(&lat, p);
         println!(
             "priority  {label}: bulk fills 1 Gbit/s; telemetry {} of 1000 arrived, p50 {:?}, p99 {:?}, max {:?}",
             lat.len(),
