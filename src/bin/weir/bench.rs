@@ -3,7 +3,7 @@
 //! runs made together.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -245,7 +245,6 @@ fn throughput(case: &Case, args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn latency() -> anyhow::Result<()> {
-    let _ = Instant::now;
     let pair = start_pair(&PairOptions {
         label: "latency",
         ..PairOptions::default()
