@@ -128,7 +128,8 @@ fn check_len(k: u16, r: u16, len: usize, symbol_size: usize) -> Result<(), FecEr
     if !valid_shape(k, r) {
         return Err(FecError::Shape { k, r });
     }
-    if symbol_size == 0 || len != (usize::from(k) + usize::from(r)) * symbol_size {
+    let expected = (usize::from(k) + usize::from(r)).checked_mul(symbol_size);
+    if symbol_size == 0 || expected != Some(len) {
         return Err(FecError::Buffer);
     }
     Ok(())
@@ -200,6 +201,10 @@ mod tests {
         assert_eq!(fec.encode(2, 1, &mut [0; 5], 2), Err(FecError::Buffer));
         assert_eq!(
             fec.reconstruct(2, 1, &mut [0; 6], &[true, true], 2),
+            Err(FecError::Buffer)
+        ); // Found by the fec_decode fuzzer: a symbol size whose block length overflows usize.
+        assert_eq!(
+            fec.encode(2, 1, &mut [0; 6], usize::MAX / 2),
             Err(FecError::Buffer)
         );
     }
