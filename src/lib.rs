@@ -11,6 +11,7 @@ pub mod harness;
 pub mod keys;
 pub mod logging;
 pub mod net;
+pub mod observe;
 pub mod policy;
 pub mod privilege;
 pub mod proto;
@@ -26,3 +27,4 @@ pub mod sinks;
 pub mod sources;
 #[cfg(feature = "recv")]
 pub mod state;
+pub mod status;

@@ -6,6 +6,12 @@
 //! link. Drops are counted by the receiver; every few seconds the thread logs the drop
 //! counters that moved, by reason, so nothing is lost without a log line and a flood of bad
 //! datagrams cannot flood the log.
+//!
+//! Security and health events are logged with an `event` field: `link_down`, `link_up`,
+//! `sender_restart`, `fingerprint_mismatch`, and — summarised at most once per
+//! [`SECURITY_EVERY`] — `auth_failure` and `replay`. Every [`PUBLISH_EVERY`] the thread
+//! publishes a [`RecvView`] for the metrics endpoint, and samples its history every
+//! [`SAMPLE_EVERY`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::RecvLink;
-use crate::proto::recv::{ChannelSpec, Counters, Event, Receiver};
+use crate::observe::recv::{ChannelStat, RecvView, SharedRecvView};
+use crate::observe::{lock, PUBLISH_EVERY, SAMPLE_EVERY};
+use crate::proto::recv::{ChannelSpec, Counters, Event, HealthEvent, Receiver};
+use crate::proto::wire::Heartbeat;
 use crate::sinks::{SinkEvent, SinkHandle};
 
 /// Longest wait for a datagram before timers and the stop flag are looked at.
@@ -23,6 +32,8 @@ const POLL: Duration = Duration::from_millis(50);
 const STATS_EVERY: Duration = Duration::from_secs(5);
 /// Interval between repeated warnings while the policy fingerprints differ.
 const MISMATCH_REPEAT: Duration = Duration::from_secs(60);
+/// Interval between summaries of authentication failures and replays.
+pub const SECURITY_EVERY: Duration = Duration::from_secs(1);
 
 /// Routes receiver events to the sinks of each channel.
 #[derive(Debug, Default)]
@@ -31,13 +42,34 @@ pub struct Dispatch {
     names: HashMap<u32, String>,
     fingerprint_ok: Option<bool>,
     mismatch_logged: Option<Instant>,
+    stats: HashMap<u32, ChannelStat>,
+    last_heartbeat: Option<Heartbeat>,
+    restarts: u64,
 }
 
 impl Dispatch {
     /// Adds a sink for `channel`.
     pub fn add(&mut self, channel: u32, name: &str, sink: SinkHandle) {
-        self.names.insert(channel, name.to_owned());
+        self.name_channel(channel, name);
         self.sinks.entry(channel).or_default().push(sink);
+    }
+
+    /// Names `channel` (for logs and per-channel statistics), whether it has sinks or not.
+    pub fn name_channel(&mut self, channel: u32, name: &str) {
+        self.names.insert(channel, name.to_owned());
+        self.stats.entry(channel).or_default().name = name.to_owned();
+    }
+
+    /// Per-channel statistics, by name.
+    pub fn channel_stats(&self) -> Vec<ChannelStat> {
+        let mut stats: Vec<ChannelStat> = self.stats.values().cloned().collect();
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+        stats
+    }
+
+    fn stat(&mut self, channel: u32) -> Option<&mut ChannelStat> {
+        // Only declared channels: the receiver drops frames of unknown ones.
+        self.stats.get_mut(&channel)
     }
 
     fn fanout(&mut self, channel: u32, event: impl Fn() -> SinkEvent) {
@@ -58,6 +90,10 @@ impl Dispatch {
                 payload,
                 ..
             } => {
+                if let Some(stat) = self.stat(channel) {
+                    stat.messages += 1;
+                    stat.bytes += payload.len() as u64;
+                }
                 let sinks = self.sinks.get_mut(&channel);
                 if let Some(sinks) = sinks {
                     // Fan-out copies only when there is more than one sink.
@@ -85,7 +121,12 @@ impl Dispatch {
                 );
                 self.fanout(channel, || SinkEvent::Broken { stream });
             }
-            Event::Lost { .. } => {} // logged by the receiver with its sequence range
+            Event::Lost { channel, count, .. } => {
+                // Logged by the receiver with its sequence range.
+                if let Some(stat) = self.stat(channel) {
+                    stat.lost += count;
+                }
+            }
             Event::Heartbeat {
                 session,
                 heartbeat,
@@ -100,6 +141,20 @@ impl Dispatch {
                     "heartbeat"
                 );
                 self.on_fingerprint(now, fingerprint_matches);
+                self.last_heartbeat = Some(heartbeat);
+            }
+            Event::SessionStarted {
+                session,
+                previous: Some(previous),
+            } => {
+                self.restarts += 1;
+                self.last_heartbeat = None;
+                tracing::warn!(
+                    event = "sender_restart",
+                    session = format_args!("{session:016x}"),
+                    previous = format_args!("{previous:016x}"),
+                    "the sender restarted: a new session replaces the previous one"
+                );
             }
             Event::SessionStarted { .. } => {}
         }
@@ -117,6 +172,7 @@ impl Dispatch {
         if changed || self.mismatch_logged.is_none_or(|t| now >= t + MISMATCH_REPEAT) {
             self.mismatch_logged = Some(now);
             tracing::error!(
+                event = "fingerprint_mismatch",
                 "POLICY FINGERPRINT MISMATCH: the sender runs a different policy file; install the \
                  same file on both hosts (data for channels this side does not know is dropped)"
             );
@@ -140,8 +196,10 @@ pub fn run_link(
     mut dispatch: Dispatch,
     state: &Path,
     live: LiveUpdate,
+    view: SharedRecvView,
     stop: Arc<AtomicBool>,
 ) -> Counters {
+    let mut observer = Observer::new(view, receiver.counters().clone(), Instant::now());
     let mut last = receiver.counters().clone();
     let mut next_stats = Instant::now() + STATS_EVERY;
     let mut read_errors = 0u64;
@@ -187,6 +245,7 @@ pub fn run_link(
         while let Some(event) = receiver.poll_event() {
             dispatch.on_event(now, event);
         }
+        observer.tick(now, &mut receiver, &dispatch, &link);
         if now >= next_stats {
             next_stats = now + STATS_EVERY;
             log_changes(&last, receiver.counters());
@@ -197,6 +256,100 @@ pub fn run_link(
     log_changes(&last, receiver.counters());
     log_kernel_drops(&link, &mut kernel_drops);
     receiver.counters().clone()
+}
+
+/// The link thread's observability duties: health logs, security summaries, the view.
+struct Observer {
+    view: SharedRecvView,
+    next_publish: Instant,
+    next_sample: Instant,
+    next_security: Instant,
+    security_last: Counters,
+    link_downs: u64,
+}
+
+impl Observer {
+    fn new(view: SharedRecvView, counters: Counters, now: Instant) -> Self {
+        Self {
+            view,
+            next_publish: now,
+            next_sample: now,
+            next_security: now + SECURITY_EVERY,
+            security_last: counters,
+            link_downs: 0,
+        }
+    }
+
+    /// Logs health events and security summaries, publishes the view when due. Reads the
+    /// kernel's drop counter (a system call) only when publishing.
+    fn tick(&mut self, now: Instant, receiver: &mut Receiver, dispatch: &Dispatch, link: &RecvLink) {
+        while let Some(event) = receiver.poll_health_event() {
+            match event {
+                HealthEvent::LinkDown { silent_for } => {
+                    self.link_downs += 1;
+                    tracing::error!(
+                        event = "link_down",
+                        silent_ms = silent_for.as_millis() as u64,
+                        "LINK DOWN: no authenticated datagram from the sender"
+                    );
+                }
+                HealthEvent::LinkUp { down_for } => tracing::info!(
+                    event = "link_up",
+                    down_ms = down_for.map(|d| d.as_millis() as u64),
+                    "link up: authenticated traffic arrives"
+                ),
+            }
+        }
+        if now >= self.next_security {
+            self.next_security = now + SECURITY_EVERY;
+            crate::observe::security::log_security(&self.security_last, receiver.counters());
+            self.security_last = receiver.counters().clone();
+        }
+        if now < self.next_publish {
+            return;
+        }
+        self.next_publish = now + PUBLISH_EVERY;
+        let mut v = lock(&self.view);
+        publish(&mut v, receiver, dispatch, link.kernel_drops(), self.link_downs);
+        if now >= self.next_sample {
+            self.next_sample = now + SAMPLE_EVERY;
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            v.sample(now, unix);
+        }
+    }
+}
+
+fn publish(
+    v: &mut RecvView,
+    receiver: &Receiver,
+    dispatch: &Dispatch,
+    kernel_drops: Option<u64>,
+    link_downs: u64,
+) {
+    v.counters.clone_from(receiver.counters());
+    v.link = receiver.link_state();
+    v.last_heartbeat = receiver.last_heartbeat();
+    v.fingerprint_match = dispatch.fingerprint_ok;
+    v.session = receiver.session();
+    v.sender_restarts = dispatch.restarts;
+    v.link_downs = link_downs;
+    v.sender.clone_from(&dispatch.last_heartbeat);
+    let stats = dispatch.channel_stats();
+    // Keep the rates computed at the last sample.
+    for stat in stats {
+        match v.channels.iter_mut().find(|c| c.name == stat.name) {
+            Some(c) => {
+                c.messages = stat.messages;
+                c.bytes = stat.bytes;
+                c.lost = stat.lost;
+            }
+            None => v.channels.push(stat),
+        }
+    }
+    v.pending_blocks = receiver.pending_blocks();
+    v.kernel_drops = kernel_drops;
 }
 
 /// Logs datagrams the kernel dropped before weir could read them (receive buffer full).

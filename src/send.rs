@@ -5,18 +5,26 @@
 //! pacer work in microseconds and tokio's timers tick in milliseconds. It never reads from
 //! the link. When the intake queue closes (the daemon is stopping), it flushes the block being
 //! built, sends everything queued and a last heartbeat, and returns.
+//!
+//! Every [`PUBLISH_EVERY`] it publishes its counters into a [`SendView`] for the metrics
+//! endpoint; every [`POLICY_DROPS_EVERY`] it logs the sources' drops that moved, one line per
+//! channel and reason with `event = "policy_drop"`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::{Pacer, SendLink, SEND_BATCH_BYTES, WIRE_OVERHEAD};
+use crate::observe::send::SharedSendView;
+use crate::observe::{lock, PUBLISH_EVERY};
 use crate::proto::send::{PushError, Sender, SenderCounters};
-use crate::sources::{ChannelCounters, IntakeReceiver, Message, Received};
+use crate::sources::{ChannelCounters, DropReason, IntakeReceiver, Message, Received};
 
 /// How long the thread sleeps at most when there is nothing to do.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Interval between statistics log lines.
 const STATS_EVERY: Duration = Duration::from_secs(10);
+/// Interval between summaries of the sources' policy drops.
+pub const POLICY_DROPS_EVERY: Duration = Duration::from_secs(1);
 
 /// Drives `sender` until `intake` closes; returns the final counters.
 pub fn run_link(
@@ -26,6 +34,7 @@ pub fn run_link(
     intake: IntakeReceiver,
     sources: Vec<Arc<ChannelCounters>>,
     fingerprint: Arc<Mutex<[u8; 16]>>,
+    view: SharedSendView,
 ) -> SenderCounters {
     let max_segments = link.max_segments();
     // A burst of two full batches keeps GSO effective while holding the rate over ~100 µs.
@@ -35,6 +44,9 @@ pub fn run_link(
     let mut send_errors = 0u64;
     let mut closing = false;
     let mut next_stats = Instant::now() + STATS_EVERY;
+    let mut next_publish = Instant::now();
+    let mut next_drops = Instant::now() + POLICY_DROPS_EVERY;
+    let mut drops_seen: Vec<[u64; DropReason::ALL.len()]> = vec![[0; DropReason::ALL.len()]; sources.len()];
     tracing::info!(
         local = ?link.local_addr().ok(),
         max_gso_segments = max_segments,
@@ -53,6 +65,17 @@ pub fn run_link(
         if now >= next_stats {
             next_stats = now + STATS_EVERY;
             log_stats(sender.counters(), send_errors);
+        }
+        if now >= next_drops {
+            next_drops = now + POLICY_DROPS_EVERY;
+            log_policy_drops(&sources, &mut drops_seen);
+        }
+        if now >= next_publish {
+            next_publish = now + PUBLISH_EVERY;
+            let mut v = lock(&view);
+            v.counters.clone_from(sender.counters());
+            v.session = sender.session();
+            v.send_errors = send_errors;
         }
 
         while !closing && sender.has_room() {
@@ -105,7 +128,28 @@ pub fn run_link(
         }
     }
     log_stats(sender.counters(), send_errors);
+    log_policy_drops(&sources, &mut drops_seen);
     sender.counters().clone()
+}
+
+/// Logs each channel's drops that moved since the last call, by reason.
+fn log_policy_drops(sources: &[Arc<ChannelCounters>], seen: &mut [[u64; DropReason::ALL.len()]]) {
+    for (channel, last) in sources.iter().zip(seen.iter_mut()) {
+        for (reason, last) in DropReason::ALL.iter().zip(last.iter_mut()) {
+            let now = channel.drops(*reason);
+            if now > *last {
+                tracing::warn!(
+                    event = "policy_drop",
+                    channel = %channel.name,
+                    reason = reason.name(),
+                    dropped = now - *last,
+                    total = now,
+                    "source refused messages"
+                );
+            }
+            *last = now;
+        }
+    }
 }
 
 fn push(sender: &mut Sender, now: Instant, msg: Message) {

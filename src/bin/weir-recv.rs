@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 
 use weir::net::RecvLink;
+use weir::observe::recv::{RecvView, SharedRecvView, SinkStat};
 use weir::policy::{self, Sink, Source};
 use weir::proto::recv::{ChannelSpec, Receiver, ReceiverConfig};
 use weir::recv::{Dispatch, LiveUpdate};
@@ -17,6 +18,8 @@ use weir::sinks::{self, SinkHandle};
 
 /// Memory for blocks being reassembled; with the sink queues this bounds the daemon's RSS.
 const MAX_PENDING_BYTES: usize = 32 << 20;
+/// The link is reported down after this many heartbeat intervals without authenticated traffic.
+const LINK_DOWN_HEARTBEATS: u32 = 3;
 
 /// The IT side of a weir conduit: receives the one-way link's UDP datagrams, rejects forged,
 /// replayed and malformed ones (each counted by reason), recovers lost datagrams by forward
@@ -99,12 +102,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     let mut dispatch = Dispatch::default();
     let mut sink_tasks = Vec::new();
+    let mut sink_stats = Vec::new();
     for ch in &policy.channels {
+        dispatch.name_channel(ch.id.0, &ch.name);
         let streams = matches!(ch.source, Source::Tcp(_));
         for sink in &ch.sinks {
             let label = format!("{}→{}", ch.name, sink.addr());
             let (handle, events, queued) = SinkHandle::new(label.clone(), streams, side.queue);
             let counters = handle.counters.clone();
+            sink_stats.push(SinkStat {
+                channel: ch.name.clone(),
+                sink: sink.addr().to_string(),
+                counters: counters.clone(),
+            });
             let task = match *sink {
                 Sink::Tcp(addr) => runtime.spawn(sinks::tcp::run(label, addr, events, queued, counters)),
                 Sink::Udp(addr) => {
@@ -129,7 +139,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             tracing::warn!(channel = %ch.name, "channel has no sink: its messages are counted and discarded");
         }
     }
-    let receiver = Receiver::new(ReceiverConfig {
+    let mut receiver = Receiver::new(ReceiverConfig {
         keys: keys.iter().cloned().collect(),
         fingerprint: policy.fingerprint.short(),
         channels: channel_specs(&policy),
@@ -137,6 +147,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         max_pending_bytes: MAX_PENDING_BYTES,
         replay_floor,
     });
+    let down_after = policy.link.heartbeat.saturating_mul(LINK_DOWN_HEARTBEATS);
+    receiver.enable_link_health(down_after);
+    let view: SharedRecvView = Arc::new(Mutex::new(RecvView::with_sinks(sink_stats)));
+    if let Some(addr) = side.metrics {
+        let handler = weir::observe::recv::handler(view.clone());
+        runtime
+            .block_on(weir::observe::start_http(addr, handler))
+            .with_context(|| format!("recv.metrics: cannot listen on tcp {addr}"))?;
+    }
+    let link_view = view.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let stop_link = stop.clone();
     let state_path = side.state.clone();
@@ -144,7 +164,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     let link_live = live.clone();
     let link_thread = std::thread::Builder::new()
         .name("link-recv".into())
-        .spawn(move || weir::recv::run_link(receiver, link, dispatch, &state_path, link_live, stop_link))?;
+        .spawn(move || {
+            weir::recv::run_link(
+                receiver,
+                link,
+                dispatch,
+                &state_path,
+                link_live,
+                link_view,
+                stop_link,
+            )
+        })?;
 
     let mut signals = runtime.block_on(async { Signals::install() })?;
     tracing::info!("weir-recv ready");

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 use weir::net::SendLink;
+use weir::observe::send::SharedSendView;
 use weir::policy::{self, Source};
 use weir::proto::send::{Sender, SenderConfig};
 use weir::signals::{Request, Signals};
@@ -124,11 +125,26 @@ fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     let fingerprint = Arc::new(Mutex::new(policy.fingerprint.short()));
     let bandwidth = policy.link.bandwidth_bps;
+    let view: SharedSendView = Arc::default();
+    if let Some(addr) = side.metrics {
+        let handler = weir::observe::send::handler(view.clone(), counters.clone());
+        runtime
+            .block_on(weir::observe::start_http(addr, handler))
+            .with_context(|| format!("send.metrics: cannot listen on tcp {addr}"))?;
+    }
     let (link_counters, link_fingerprint) = (counters.clone(), fingerprint.clone());
     let link_thread = std::thread::Builder::new()
         .name("link-send".into())
         .spawn(move || {
-            weir::send::run_link(sender, link, bandwidth, queue, link_counters, link_fingerprint)
+            weir::send::run_link(
+                sender,
+                link,
+                bandwidth,
+                queue,
+                link_counters,
+                link_fingerprint,
+                view,
+            )
         })?;
 
     let user = args.user.clone();

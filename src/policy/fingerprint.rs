@@ -111,6 +111,10 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
             lines.put("send.to", address(&send.to));
             lines.put("send.bind", send.bind.as_ref().map_or("none".to_owned(), address));
             lines.put("send.queue", send.queue);
+            // Written only when set, so policies without it keep their fingerprint.
+            if let Some(metrics) = &send.metrics {
+                lines.put("send.metrics", address(metrics));
+            }
         }
     }
     match &policy.recv {
@@ -124,6 +128,9 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
                 recv.spool.as_deref().map_or("none".to_owned(), path),
             );
             lines.put("recv.state", path(&recv.state));
+            if let Some(metrics) = &recv.metrics {
+                lines.put("recv.metrics", address(metrics));
+            }
         }
     }
     lines.put("channels", policy.channels.len());

@@ -29,6 +29,7 @@ impl Policy {
                 "to": send.to.to_string(),
                 "bind": send.bind.map(|bind| bind.to_string()),
                 "queue": send.queue,
+                "metrics": send.metrics.map(|m| m.to_string()),
             })
         });
         let recv = self.recv.as_ref().map_or(Value::Null, |recv| {
@@ -38,6 +39,7 @@ impl Policy {
                 "queue": recv.queue,
                 "spool": recv.spool.as_deref().map(path),
                 "state": path(&recv.state),
+                "metrics": recv.metrics.map(|m| m.to_string()),
             })
         });
         let v4 = SocketAddr::from(([0, 0, 0, 0], 0));

@@ -88,6 +88,8 @@ pub struct SendSide {
     pub bind: Option<SocketAddr>,
     /// Most bytes queued toward the link, default 4 MiB; at least every channel's `max_message`.
     pub queue: usize,
+    /// Local address of the HTTP metrics endpoint (`GET /metrics`); none by default.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// `[recv]`: settings of the IT host.
@@ -105,6 +107,9 @@ pub struct RecvSide {
     /// `/var/lib/weir/recv.state`; a relative path is resolved against the policy file's
     /// directory.
     pub state: PathBuf,
+    /// Local address of the HTTP metrics endpoint and status page (`/metrics`, `/`,
+    /// `/status.json`); none by default.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// One `[[channel]]`.

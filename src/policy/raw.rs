@@ -75,6 +75,7 @@ pub(crate) struct RawSend {
     pub to: Option<Spanned<String>>,
     pub bind: Option<Spanned<String>>,
     pub queue: Option<Spanned<Scalar>>,
+    pub metrics: Option<Spanned<String>>,
 }
 
 /// `[recv]`: the IT host.
@@ -86,6 +87,7 @@ pub(crate) struct RawRecv {
     pub queue: Option<Spanned<Scalar>>,
     pub spool: Option<Spanned<String>>,
     pub state: Option<Spanned<String>>,
+    pub metrics: Option<Spanned<String>>,
 }
 
 /// One `[[channel]]`.

@@ -236,10 +236,15 @@ fn send(
         largest_message,
         c,
     );
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .map(|m| address(m, "send.metrics", Role::Listen, c));
     Some(SendSide {
         to: to?,
         bind: bind.map_or(Some(None), |bind| bind.map(Some))?,
         queue: queue?,
+        metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
     })
 }
 
@@ -281,6 +286,10 @@ fn recv(
         c,
     );
     let spool = raw.spool.as_ref().map(|spool| path(spool, "recv.spool", c));
+    let metrics = raw
+        .metrics
+        .as_ref()
+        .map(|m| address(m, "recv.metrics", Role::Listen, c));
     let state = match raw.state.as_ref() {
         Some(state) => path(state, "recv.state", c),
         None => Some(PathBuf::from(DEFAULT_RECV_STATE)),
@@ -291,6 +300,7 @@ fn recv(
         queue: queue?,
         spool: spool.map_or(Some(None), |spool| spool.map(Some))?,
         state: state?,
+        metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
     })
 }
 

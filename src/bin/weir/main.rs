@@ -65,6 +65,17 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure goodput, CPU per side, peak memory and latency of the pair on loopback.
     Bench(bench::BenchArgs),
+    /// Show a running daemon's status: link state, heartbeat age, policy fingerprint match,
+    /// drops, per-channel rates and loss, from its metrics endpoint (`[recv] metrics` or
+    /// `[send] metrics` in the policy).
+    Status {
+        /// The daemon's metrics endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:9101")]
+        url: String,
+        /// Print the raw status JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Command::Check { file, format } => check(&file, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Status { url, json } => status(&url, json),
     };
     match result {
         Ok(code) => code,
@@ -204,4 +216,14 @@ fn ensure_key(path: &Path) -> anyhow::Result<()> {
         println!("created link key {}", path.display());
     }
     Ok(())
+}
+
+fn status(url: &str, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let s = weir::status::fetch(url).with_context(|| format!("cannot read the status at {url}"))?;
+    if json {
+        println!("{s}");
+    } else {
+        print!("{}", weir::status::render(&s));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

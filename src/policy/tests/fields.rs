@@ -22,11 +22,13 @@ fn full_file_is_read() {
     assert_eq!(send.to, addr("192.0.2.2:5800"));
     assert_eq!(send.bind, Some(addr("192.0.2.1:0")));
     assert_eq!(send.queue, 16 << 20);
+    assert_eq!(send.metrics, Some(addr("127.0.0.1:9100")));
     let recv = policy.require_recv().unwrap();
     assert_eq!(recv.listen, addr("192.0.2.2:5800"));
     assert_eq!(recv.socket_buffer, 64 << 20);
     assert_eq!(recv.queue, 2 << 20);
     assert_eq!(recv.spool.as_deref(), Some(Path::new("/var/lib/weir")));
+    assert_eq!(recv.metrics, Some(addr("127.0.0.1:9101")));
     assert_eq!(policy.channels.len(), 2);
     let historian = &policy.channels[0];
     assert_eq!(historian.name, "historian");
@@ -74,10 +76,12 @@ fn defaults() {
     let send = policy.send.as_ref().unwrap();
     assert_eq!(send.bind, None);
     assert_eq!(send.queue, 4 << 20);
+    assert_eq!(send.metrics, None);
     let recv = policy.recv.as_ref().unwrap();
     assert_eq!(recv.socket_buffer, 32 << 20);
     assert_eq!(recv.queue, 32 << 20);
     assert_eq!(recv.spool, None);
+    assert_eq!(recv.metrics, None);
     let channel = &policy.channels[0];
     assert_eq!(channel.max_message, 64 << 10);
     assert!(channel.sinks.is_empty());
@@ -272,4 +276,21 @@ fn fec_block_stays_within_256_symbols() {
     assert_eq!(link.repair_symbols(64), 7);
     assert_eq!(link.repair_symbols(1), 2);
     assert_eq!(link.repair_symbols(0), 0);
+}
+
+#[test]
+fn metrics_addresses_are_checked_and_fingerprinted() {
+    let base = "[send]\nto = \"192.0.2.2:5800\"\n[recv]\nlisten = \"0.0.0.0:5800\"\n";
+    let without = ok(&with_link(base));
+    let with = ok(&with_link(&base.replace(
+        "[recv]\n",
+        "metrics = \"127.0.0.1:9100\"\n[recv]\nmetrics = \"127.0.0.1:9101\"\n",
+    )));
+    assert_eq!(with.send.as_ref().unwrap().metrics, Some(addr("127.0.0.1:9100")));
+    assert_eq!(with.recv.as_ref().unwrap().metrics, Some(addr("127.0.0.1:9101")));
+    assert_ne!(with.fingerprint, without.fingerprint);
+    let json = with.to_json();
+    assert_eq!(json["recv"]["metrics"], "127.0.0.1:9101");
+    let bad = with_link(&base.replace("[recv]\n", "[recv]\nmetrics = \"nowhere\"\n"));
+    assert_eq!(error(&bad).field, "recv.metrics");
 }

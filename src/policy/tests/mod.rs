@@ -38,12 +38,14 @@ reorder_window = "100ms"
 to    = "192.0.2.2:5800"
 bind  = "192.0.2.1:0"
 queue = "16 MiB"
+metrics = "127.0.0.1:9100"
 
 [recv]
 listen        = "192.0.2.2:5800"
 socket_buffer = "64 MiB"
 queue         = "2 MiB"
 spool         = "/var/lib/weir"
+metrics       = "127.0.0.1:9101"
 
 [[channel]]
 name         = "historian"

@@ -158,12 +158,14 @@ name="syslog"
 sinks=[{udp="10.20.0.9:514"}]
 source={udp="10.1.0.5:5514"}
 [recv]
+metrics="127.0.0.1:9101"
 spool="/var/lib/weir"
 queue=2097152
 socket_buffer="64MiB"
 listen="192.0.2.2:5800"
 [send]
 queue="16MiB"
+metrics="127.0.0.1:9100"
 bind="192.0.2.1:0"
 to="192.0.2.2:5800"
 [link]

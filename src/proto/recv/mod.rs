@@ -25,15 +25,18 @@
 
 mod assembler;
 mod channels;
+mod health;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use assembler::MAX_BLOCK_SPAN;
 pub use channels::{ChannelSpec, MAX_STREAMS_PER_CHANNEL};
+pub use health::{LinkState, DEFAULT_LINK_DOWN_AFTER};
 
 use self::assembler::Assembler;
 use self::channels::Channels;
+use self::health::{Health, Transition};
 use super::frame::{Frames, MessageKind};
 use super::reader::Reader;
 use super::replay::{Freshness, ReplayWindow};
@@ -127,6 +130,22 @@ pub enum Event {
         session: u64,
         /// The session it replaces.
         previous: Option<u64>,
+    },
+}
+
+/// A change of link health, reported by [`Receiver::poll_health_event`] once link health
+/// is enabled with [`Receiver::enable_link_health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// No authenticated datagram for `silent_for` (at least the down bound).
+    LinkDown {
+        /// How long the link has been silent.
+        silent_for: Duration,
+    },
+    /// Authenticated traffic arrives (again).
+    LinkUp {
+        /// How long it had been down; `None` on the first traffic.
+        down_for: Option<Duration>,
     },
 }
 
@@ -236,6 +255,8 @@ pub struct Receiver {
     scratch_events: Vec<Event>,
     scratch_blocks: Vec<(u64, Vec<u8>)>,
     counters: Counters,
+    health: Option<Health>,
+    health_events: VecDeque<HealthEvent>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -266,7 +287,57 @@ impl Receiver {
             scratch_events: Vec::new(),
             scratch_blocks: Vec::new(),
             counters: Counters::default(),
+            health: None,
+            health_events: VecDeque::new(),
         }
+    }
+
+    /// Turns on link-health tracking: the link is reported down after `down_after` without
+    /// an authenticated datagram (exactly at that instant), and up again on the next one;
+    /// [`Receiver::poll_timeout`] then includes the down deadline. Off by default.
+    pub fn enable_link_health(&mut self, down_after: Duration) {
+        match self.health.as_mut() {
+            Some(h) => h.set_down_after(down_after),
+            None => self.health = Some(Health::new(down_after)),
+        }
+    }
+
+    /// The link's state; `None` while link health is off.
+    pub fn link_state(&self) -> Option<LinkState> {
+        self.health.as_ref().map(Health::state)
+    }
+
+    /// When the last authenticated heartbeat arrived (link health on).
+    pub fn last_heartbeat(&self) -> Option<Instant> {
+        self.health.as_ref().and_then(Health::last_heartbeat)
+    }
+
+    /// When the last authenticated datagram arrived (link health on).
+    pub fn last_authenticated(&self) -> Option<Instant> {
+        self.health.as_ref().and_then(Health::last_alive)
+    }
+
+    /// The next link-health change, if any. Drain after `handle` and `handle_timeout`.
+    pub fn poll_health_event(&mut self) -> Option<HealthEvent> {
+        self.health_events.pop_front()
+    }
+
+    fn note_health(&mut self, transition: Option<Transition>) {
+        let event = match transition {
+            None => return,
+            Some(Transition::Up { down_for }) => HealthEvent::LinkUp { down_for },
+            Some(Transition::Down { silent_for }) => HealthEvent::LinkDown { silent_for },
+        };
+        // Transitions alternate, so two slots suffice; keep the bound regardless.
+        if self.health_events.len() >= 16 {
+            self.health_events.pop_front();
+        }
+        self.health_events.push_back(event);
+    }
+
+    fn check_health(&mut self, now: Instant) {
+        let transition = self.health.as_mut().and_then(|h| h.check(now));
+        self.note_health(transition);
     }
 
     /// What has been counted so far.
@@ -313,11 +384,17 @@ impl Receiver {
 
     /// When to call `handle_timeout` if no datagram arrives first.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.as_ref().and_then(|s| s.blocks.poll_timeout())
+        let blocks = self.session.as_ref().and_then(|s| s.blocks.poll_timeout());
+        let health = self.health.as_ref().and_then(Health::deadline);
+        match (blocks, health) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Gives up blocks whose reorder window has passed.
+    /// Gives up blocks whose reorder window has passed; checks the link-down deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.check_health(now);
         self.release(now);
     }
 
@@ -348,8 +425,15 @@ impl Receiver {
             self.open_new(now, &header, datagram)
         };
         let Some(body) = opened else {
+            self.check_health(now);
             return;
         };
+        if self.health.is_some() {
+            self.check_health(now);
+            let heartbeat = header.kind == Kind::Heartbeat;
+            let transition = self.health.as_mut().and_then(|h| h.alive(now, heartbeat));
+            self.note_health(transition);
+        }
         match header.kind {
             Kind::Data => self.on_symbol(now, body),
             Kind::Heartbeat => self.on_heartbeat(now, header.session, body),
