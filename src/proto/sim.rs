@@ -603,3 +603,56 @@ fn the_floor_step_adapts_to_the_packet_rate() {
         &steps[steps.len() - 5..]
     );
 }
+
+#[test]
+fn after_a_restart_a_replaced_session_of_the_same_second_is_stale() {
+    // Found by the receiver fuzzer: sessions A and B started in the same second, B replaced A,
+    // the receiver restarted with B's floor; A's captured traffic must not be accepted.
+    let now = Instant::now();
+    let start = 1_700_000_300u64 << 32;
+    let (a, b) = (start | 1, start | 2);
+    let first = |session: u64| {
+        let mut d = Vec::new();
+        sender(session, 10).poll_transmit(now, &mut d).unwrap();
+        d
+    };
+    let mut rx = receiver();
+    rx.handle(now, &mut first(a));
+    rx.handle(now, &mut first(b));
+    assert_eq!(rx.session(), Some(b));
+    let floor = rx.take_floor_update().unwrap();
+    let mut restarted = Receiver::new(ReceiverConfig {
+        replay_floor: Some(floor),
+        ..receiver_config()
+    });
+    restarted.handle(now, &mut first(a));
+    assert_eq!(restarted.counters().drop_stale_session, 1);
+    assert_eq!(restarted.session(), None);
+}
+
+#[test]
+fn an_authenticated_packet_number_beyond_the_cap_is_malformed() {
+    // Found by the receiver fuzzer: packet number u64::MAX saturated the replay floor.
+    use super::seal::SessionKey;
+    use super::wire::{Header, Heartbeat, Kind, MAX_COUNTER, VERSION};
+    let session = (1_700_000_400u64 << 32) | 3;
+    let key = SessionKey::derive(&test_key(), session).unwrap();
+    let mut rx = receiver();
+    for pn in [MAX_COUNTER + 1, u64::MAX] {
+        let mut d = Vec::new();
+        Header {
+            version: VERSION,
+            kind: Kind::Heartbeat,
+            key_id: 1,
+            session,
+            packet_number: pn,
+        }
+        .write(&mut d);
+        Heartbeat::default().write(&mut d);
+        key.seal(pn, &mut d, 0).unwrap();
+        rx.handle(Instant::now(), &mut d);
+    }
+    assert_eq!(rx.counters().drop_malformed, 2);
+    assert_eq!(rx.session(), None);
+    assert_eq!(rx.take_floor_update(), None);
+}

@@ -41,7 +41,7 @@ use super::frame::{Frames, MessageKind};
 use super::reader::Reader;
 use super::replay::{Freshness, ReplayWindow};
 use super::seal::SessionKey;
-use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader};
+use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader, MAX_COUNTER};
 use crate::keys::LinkKey;
 
 /// Sessions remembered after they were replaced, to refuse their datagrams.
@@ -465,6 +465,12 @@ impl Receiver {
             }
         }
         match session.key.open(header.packet_number, datagram) {
+            Ok(_) if header.packet_number > MAX_COUNTER => {
+                // Only a holder of the key can send it; no sender gets there, and the replay
+                // floor above it could not be stored.
+                self.counters.drop_malformed += 1;
+                None
+            }
             Ok(body) => {
                 session.replay.mark(header.packet_number);
                 let id = session.id;
@@ -487,7 +493,13 @@ impl Receiver {
         let stale = stale
             || self
                 .floor
-                .is_some_and(|f| session_start(header.session) < session_start(f.session));
+                .is_some_and(|f| session_start(header.session) < session_start(f.session))
+            // After a restart, a session of the same start second as the stored floor's may have
+            // been replaced before the restart (the retired list is not stored): refuse it. A
+            // sender restarted within that same second waits for its next restart.
+            || self.cfg.replay_floor.is_some_and(|f| {
+                header.session != f.session && session_start(header.session) <= session_start(f.session)
+            });
         if stale {
             self.counters.drop_stale_session += 1;
             return None;
@@ -513,6 +525,10 @@ impl Receiver {
             self.counters.drop_forged += 1;
             return None;
         };
+        if header.packet_number > MAX_COUNTER {
+            self.counters.drop_malformed += 1;
+            return None;
+        }
         self.start_session(now, header, key);
         if let Some(s) = self.session.as_mut() {
             s.replay.mark(header.packet_number);
