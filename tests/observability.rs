@@ -269,6 +269,10 @@ fn browser_shows_what_metrics_say(addr: SocketAddr, dir: &Path) {
             .output()
             .is_ok_and(|o| o.status.success())
     }) else {
+        assert!(
+            std::env::var_os("WEIR_REQUIRE_BROWSER").is_none(),
+            "WEIR_REQUIRE_BROWSER is set but chromium is not installed"
+        );
         eprintln!("SKIPPED: headless-browser check of the status page: chromium is not installed");
         return;
     };
