@@ -307,6 +307,16 @@ impl Receiver {
             self.counters.drop_forged += 1;
             return None;
         }
+        if self
+            .cfg
+            .replay_floor
+            .is_some_and(|f| f.session == header.session && header.packet_number < f.packet_floor)
+        {
+            // The session resumed after a restart: packets below the stored floor may have been
+            // accepted before it, and the fresh window does not know them.
+            self.counters.drop_replay += 1;
+            return None;
+        }
         match session.replay.check(header.packet_number) {
             Freshness::Fresh => {}
             Freshness::Replayed => {
