@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let origin = Path::new("/etc/weir/fuzz.toml");
     match weir::policy::parse(text, origin) {
         Ok(policy) => {
-            let again = weir::policy::parse(text, origin).expect("a policy parsed once fails the second time");
+            let again =
+                weir::policy::parse(text, origin).expect("a policy parsed once fails the second time");
             assert!(again == policy, "parsing is not deterministic");
             assert!(again.fingerprint == policy.fingerprint);
         }
@@ -27,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
                 if d.line > 0 {
                     // 1-based, in characters; one past the end of the line is the line end.
                     let width = text.split('\n').nth(d.line - 1).map_or(0, |l| l.chars().count());
-                    assert!(d.column <= width + 1, "column {} of a {width}-character line: {d:?}", d.column);
+                    assert!(
+                        d.column <= width + 1,
+                        "column {} of a {width}-character line: {d:?}",
+                        d.column
+                    );
                 }
                 let key = (d.line == 0, d.line, d.column);
                 assert!(key >= last, "diagnostics not sorted: {:?}", error.diagnostics);

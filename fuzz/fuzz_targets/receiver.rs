@@ -11,12 +11,13 @@
 //!   (checked by the harness with its own copy of the keys); a rejected datagram is counted
 //!   under exactly one pre-authentication reason and yields no event;
 //! - replay: a datagram accepted once is never accepted again, not even after a restart;
-//! - liveness of the session and replay rules (PROTOCOL.md §4, §5): an authentic datagram is
+//! - the session and replay rules (PROTOCOL.md §4, §5), both ways: an authentic datagram is
 //!   accepted when it is new to the window or starts a non-stale session, and refused when the
-//!   rules say so (retired or older session, below the persisted floor, behind the window,
-//!   key id other than the session's);
-//! - the replay floor is above every packet number accepted in its session, and names the
-//!   session of the last accepted datagram;
+//!   rules say so (retired or older session, after a restart another session of the stored
+//!   floor's second, below the persisted floor, behind the window, key id other than the
+//!   session's, packet number above MAX_COUNTER);
+//! - the replay floor is above every packet number ever accepted in its session, and names
+//!   the session of the last accepted datagram;
 //! - events: only after authenticated input; per channel, sequence numbers delivered or
 //!   declared lost strictly increase (nothing twice); messages respect `max_message`; on a
 //!   datagram channel only data; on a stream channel data, end and abort only while the stream
@@ -50,13 +51,6 @@ const MAX_PENDING_BYTES: usize = 256 << 10;
 const RETIRED_SESSIONS: usize = 16;
 /// Sealed datagrams remembered for REPLAY records.
 const SEALED_LOG: usize = 256;
-
-/// Known, reported gaps are tolerated unless `WEIR_FUZZ_STRICT=1`, so that long runs keep
-/// exploring past them (see fuzz/README.md, "Findings").
-fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("WEIR_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
 
 /// `WEIR_FUZZ_TRACE=1`: print every step (for reading a reproducer).
 fn trace() -> bool {
@@ -176,10 +170,10 @@ struct Harness {
     model: Model,
     /// The floor the receiver last asked to persist (survives restarts).
     persisted: Option<ReplayFloor>,
-    /// The floor the current receiver instance started with, and the start second of known
-    /// gap 1 once it was entered (see `known_gap`).
+    /// The floor the current receiver instance was started with.
     restart_floor: Option<ReplayFloor>,
-    tainted_second: Option<u64>,
+    /// Highest packet number ever accepted per session, across restarts.
+    max_accepted: HashMap<u64, u64>,
     senders: [SenderState; 4],
     keys: HashMap<(u16, u8, u64), SessionKey>,
     /// Every datagram the receiver ever accepted, across restarts.
@@ -199,7 +193,7 @@ impl Harness {
             model: Model::new(None),
             persisted: None,
             restart_floor: None,
-            tainted_second: None,
+            max_accepted: HashMap::new(),
             senders: Default::default(),
             keys: HashMap::new(),
             accepted: HashSet::new(),
@@ -241,6 +235,18 @@ impl Harness {
     fn expect(&self, h: &Header) -> Expect {
         let m = &self.model;
         let pn = h.packet_number;
+        if pn > MAX_COUNTER {
+            // Malformed: no sender gets there, and no floor could be stored above it.
+            return Expect::Reject;
+        }
+        // Packets of the stored floor's session below the floor are replays, whether or not the
+        // session is current again.
+        if self
+            .restart_floor
+            .is_some_and(|f| f.session == h.session && pn < f.packet_floor)
+        {
+            return Expect::Reject;
+        }
         match m.current {
             Some((s, key_id)) if s == h.session => {
                 if h.key_id != key_id || m.seen.contains(&pn) {
@@ -255,9 +261,14 @@ impl Harness {
             }
             current => {
                 let start = start_of(h.session);
+                // After a restart, other sessions of the stored floor's start second may have
+                // been replaced before it (the retired list is not stored): stale too.
                 let stale = m.retired.contains(&h.session)
                     || current.is_some_and(|(c, _)| start < start_of(c))
-                    || m.floor.is_some_and(|f| start < start_of(f.session));
+                    || m.floor.is_some_and(|f| start < start_of(f.session))
+                    || self
+                        .restart_floor
+                        .is_some_and(|f| f.session != h.session && start <= start_of(f.session));
                 let below_floor = m
                     .floor
                     .is_some_and(|f| f.session == h.session && pn < f.packet_floor);
@@ -270,33 +281,11 @@ impl Harness {
         }
     }
 
-    /// Known gaps, reported in fuzz/README.md ("Findings"); tolerated unless strict:
-    /// 1. after a restart, a session that started in the same second as the floor's session
-    ///    is neither stale nor below the floor, so captured traffic of it authenticates again;
-    ///    and once it has, the floor has moved to it, so the old floor session's traffic
-    ///    below its floor authenticates again too. Tolerated: replays of sessions of that
-    ///    second once another session than the floor's of that second was accepted.
-    /// 2. packet number `u64::MAX` cannot be below any floor, so it authenticates again.
-    fn known_gap(&self, h: &Header) -> bool {
-        if strict() {
-            return false;
-        }
-        let Some(f) = self.restart_floor else {
-            return false;
-        };
-        let second = start_of(f.session);
-        let taints = h.session != f.session && start_of(h.session) == second;
-        let gap1 = start_of(h.session) == second && (taints || self.tainted_second == Some(second));
-        let gap2 = h.packet_number == u64::MAX && h.session == f.session;
-        gap1 || gap2
-    }
-
     /// Hands one datagram to the receiver and checks the outcome.
     fn deliver(&mut self, bytes: Vec<u8>) {
         let auth = self.authentic(&bytes);
         let expect = auth.as_ref().map_or(Expect::Reject, |h| self.expect(h));
         let replayed = self.accepted.contains(&bytes);
-        let tolerated = auth.as_ref().is_some_and(|h| self.known_gap(h));
         let floor_before = self.model.floor;
         let before = self.rx.counters().clone();
         let mut buf = bytes.clone();
@@ -305,12 +294,21 @@ impl Harness {
         assert_eq!(after.datagrams, before.datagrams + 1);
         assert_eq!(after.bytes, before.bytes + bytes.len() as u64);
         let (drops_before, drops_after) = (pre_auth_drops(&before), pre_auth_drops(&after));
-        let accepted = drops_after == drops_before;
         assert!(
-            accepted || drops_after == drops_before + 1,
+            drops_after <= drops_before + 1,
             "one datagram counted under {} pre-authentication reasons",
             drops_after - drops_before
         );
+        // An authentic packet number above MAX_COUNTER opens but is refused as malformed.
+        let beyond_cap = auth.as_ref().is_some_and(|h| h.packet_number > MAX_COUNTER);
+        let accepted = drops_after == drops_before && !beyond_cap;
+        if beyond_cap && drops_after == drops_before {
+            assert_eq!(
+                after.drop_malformed,
+                before.drop_malformed + 1,
+                "packet number beyond the cap"
+            );
+        }
         if let Some(f) = self.rx.take_floor_update() {
             self.model.floor = Some(f);
             self.persisted = Some(f);
@@ -340,7 +338,7 @@ impl Harness {
         let Some(h) = auth else {
             panic!("accepted a datagram that does not authenticate under a held key: {bytes:02x?}");
         };
-        if replayed && !tolerated {
+        if replayed {
             panic!(
                 "replay accepted: {h:?}, model current {:?}, floor before {floor_before:?}",
                 self.model.current
@@ -354,11 +352,6 @@ impl Harness {
             self.model.floor,
             self.model.highest
         );
-        if let Some(f) = self.restart_floor {
-            if h.session != f.session && start_of(h.session) == start_of(f.session) {
-                self.tainted_second = Some(start_of(f.session));
-            }
-        }
         self.accepted.insert(bytes);
         self.model.any_accepted = true;
         let pn = h.packet_number;
@@ -381,15 +374,17 @@ impl Harness {
                 self.expect_start = Some((h.session, previous));
             }
         }
-        let floor = self.model.floor.expect("no replay floor after an accepted datagram");
+        let highest = self.max_accepted.entry(h.session).or_insert(pn);
+        *highest = (*highest).max(pn);
+        let floor = self
+            .model
+            .floor
+            .expect("no replay floor after an accepted datagram");
         assert_eq!(floor.session, h.session, "the floor names another session");
-        // Known gap 2 (see `known_gap`): no floor is above u64::MAX.
-        if pn != u64::MAX || strict() {
-            assert!(
-                floor.packet_floor > pn,
-                "floor {floor:?} not above accepted {pn}"
-            );
-        }
+        assert!(
+            floor.packet_floor > *highest,
+            "floor {floor:?} not above accepted packet number {highest}"
+        );
         for ev in events {
             self.on_event(ev, true);
         }
@@ -439,7 +434,10 @@ impl Harness {
                 seq,
                 payload,
             } => {
-                assert!(channel == STREAM_CH || channel == DGRAM_CH, "message on {channel:08x}");
+                assert!(
+                    channel == STREAM_CH || channel == DGRAM_CH,
+                    "message on {channel:08x}"
+                );
                 assert!(payload.len() <= MAX_MESSAGE, "message of {} bytes", payload.len());
                 assert!(seq <= MAX_COUNTER);
                 let ch = m.channels.entry(channel).or_default();
@@ -472,7 +470,10 @@ impl Harness {
                 first_seq,
                 count,
             } => {
-                assert!(channel == STREAM_CH || channel == DGRAM_CH, "loss on {channel:08x}");
+                assert!(
+                    channel == STREAM_CH || channel == DGRAM_CH,
+                    "loss on {channel:08x}"
+                );
                 let ch = m.channels.entry(channel).or_default();
                 assert!(count >= 1, "empty loss");
                 assert!(
@@ -595,7 +596,11 @@ impl Harness {
                 let counters = spec.counters.unwrap_or_default();
                 let next_seq = |ch: u32| s.next_seq.get(&ch).copied().unwrap_or(0);
                 Heartbeat {
-                    fingerprint: if spec.wrong_fingerprint { [0xee; 16] } else { FINGERPRINT },
+                    fingerprint: if spec.wrong_fingerprint {
+                        [0xee; 16]
+                    } else {
+                        FINGERPRINT
+                    },
                     next_block: spec.next_block.unwrap_or(s.next_block),
                     datagrams_sent: counters[0],
                     bytes_sent: counters[1],
@@ -621,7 +626,15 @@ impl Harness {
         self.deliver(d);
     }
 
-    fn block_record(&mut self, seal: &Seal, block: BlockId, shape: u8, frames: &[weir_fuzz::rx::FrameSpec], lost: &[u8], order: u8) {
+    fn block_record(
+        &mut self,
+        seal: &Seal,
+        block: BlockId,
+        shape: u8,
+        frames: &[weir_fuzz::rx::FrameSpec],
+        lost: &[u8],
+        order: u8,
+    ) {
         let s = &mut self.senders[usize::from(seal.session & 3)];
         let id = match block {
             BlockId::Next => {
@@ -701,7 +714,6 @@ impl Harness {
 
     fn restart(&mut self) {
         self.restart_floor = self.persisted;
-        self.tainted_second = None;
         self.rx = Receiver::new(config(self.persisted));
         self.model = Model::new(self.persisted);
         self.check_state();

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(hb) = Heartbeat::parse(data) {
         assert!(hb.next_block <= MAX_COUNTER);
         assert!(hb.channels.iter().all(|(_, seq)| *seq <= MAX_COUNTER));
-        assert_eq!(data.len(), HEARTBEAT_FIXED_LEN + hb.channels.len() * HEARTBEAT_CHANNEL_LEN);
+        assert_eq!(
+            data.len(),
+            HEARTBEAT_FIXED_LEN + hb.channels.len() * HEARTBEAT_CHANNEL_LEN
+        );
         let mut out = Vec::new();
         hb.write(&mut out);
         assert_eq!(out.as_slice(), data);
