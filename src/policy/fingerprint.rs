@@ -131,6 +131,43 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
             if let Some(metrics) = &recv.metrics {
                 lines.put("recv.metrics", address(metrics));
             }
+            // Spool and serve settings are written only when used, so older policies keep
+            // their fingerprint.
+            if recv.spool.is_some() {
+                let spooling = &recv.spooling;
+                lines.put("recv.segment", spooling.segment);
+                lines.put("recv.fsync_ns", spooling.fsync.as_nanos());
+                lines.put("recv.fsync_bytes", spooling.fsync_bytes);
+                lines.put(
+                    "recv.retain",
+                    spooling.retain.map_or("none".to_owned(), |r| r.to_string()),
+                );
+                lines.put(
+                    "recv.retain_age_ns",
+                    spooling
+                        .retain_age
+                        .map_or("none".to_owned(), |a| a.as_nanos().to_string()),
+                );
+            }
+            if let Some(serve) = &recv.serve {
+                lines.put(
+                    "recv.serve.tls",
+                    serve.tls.as_ref().map_or("none".to_owned(), address),
+                );
+                lines.put(
+                    "recv.serve.quic",
+                    serve.quic.as_ref().map_or("none".to_owned(), address),
+                );
+                lines.put("recv.serve.cert", path(&serve.cert));
+                lines.put("recv.serve.key", path(&serve.key));
+                lines.put("recv.serve.client_ca", path(&serve.client_ca));
+                lines.put("recv.serve.max_connections", serve.max_connections);
+                lines.put(
+                    "recv.serve.handshake_timeout_ns",
+                    serve.handshake_timeout.as_nanos(),
+                );
+                lines.put("recv.serve.idle_timeout_ns", serve.idle_timeout.as_nanos());
+            }
         }
     }
     lines.put("channels", policy.channels.len());
@@ -186,6 +223,12 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
             }
         }
         lines.put(&format!("{prefix}.priority"), channel.priority.get());
+        if !channel.consumers.is_empty() {
+            lines.put(&format!("{prefix}.consumers"), channel.consumers.len());
+            for (consumer_index, consumer) in channel.consumers.iter().enumerate() {
+                lines.put(&format!("{prefix}.consumers[{consumer_index}]"), quoted(consumer));
+            }
+        }
     }
     lines.0
 }

@@ -40,6 +40,21 @@ impl Policy {
                 "spool": recv.spool.as_deref().map(path),
                 "state": path(&recv.state),
                 "metrics": recv.metrics.map(|m| m.to_string()),
+                "segment": recv.spooling.segment,
+                "fsync_ns": nanos(recv.spooling.fsync),
+                "fsync_bytes": recv.spooling.fsync_bytes,
+                "retain": recv.spooling.retain,
+                "retain_age_ns": recv.spooling.retain_age.map(nanos),
+                "serve": recv.serve.as_ref().map(|serve| json!({
+                    "tls": serve.tls.map(|a| a.to_string()),
+                    "quic": serve.quic.map(|a| a.to_string()),
+                    "cert": path(&serve.cert),
+                    "key": path(&serve.key),
+                    "client_ca": path(&serve.client_ca),
+                    "max_connections": serve.max_connections,
+                    "handshake_timeout_ns": nanos(serve.handshake_timeout),
+                    "idle_timeout_ns": nanos(serve.idle_timeout),
+                })),
             })
         });
         let v4 = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -134,6 +149,7 @@ fn channel(channel: &Channel) -> Value {
         "on_violation": channel.on_violation.as_str(),
         "rate": rate,
         "priority": channel.priority.get(),
+        "consumers": channel.consumers,
         "max_message": channel.max_message,
         "sinks": sinks,
     })

@@ -65,6 +65,38 @@ pub const SOCKET_BUFFER_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
 
 /// `recv.state` default: where the receiver keeps its replay floor across restarts.
 pub const DEFAULT_RECV_STATE: &str = "/var/lib/weir/recv.state";
+/// `recv.segment` default: a channel's log rolls to a new file after this many bytes.
+pub const DEFAULT_SEGMENT: u64 = 64 << 20;
+/// `recv.segment` range: 64 KiB to 4 GiB.
+pub const SEGMENT_RANGE: RangeInclusive<u64> = (64 << 10)..=(4 << 30);
+/// `recv.fsync` default: how long a record may wait for its fsync.
+pub const DEFAULT_FSYNC: Duration = Duration::from_millis(100);
+/// `recv.fsync` range, in ns: 1 ms to 60 s.
+pub const FSYNC_NS_RANGE: RangeInclusive<u64> = 1_000_000..=60_000_000_000;
+/// `recv.fsync_bytes` default.
+pub const DEFAULT_FSYNC_BYTES: u64 = 8 << 20;
+/// `recv.fsync_bytes` range: 4 KiB to 1 GiB.
+pub const FSYNC_BYTES_RANGE: RangeInclusive<u64> = (4 << 10)..=(1 << 30);
+/// `recv.retain` default, per channel.
+pub const DEFAULT_RETAIN: u64 = 10 << 30;
+/// `recv.retain` range: 1 MiB to 64 TiB; at least twice `recv.segment`.
+pub const RETAIN_RANGE: RangeInclusive<u64> = (1 << 20)..=(64 << 40);
+/// `recv.retain_age` range, in ns: 1 minute to 10 years.
+pub const RETAIN_AGE_NS_RANGE: RangeInclusive<u64> = 60_000_000_000..=315_360_000_000_000_000;
+/// `recv.serve.max_connections` default.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 64;
+/// `recv.serve.max_connections` range.
+pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=4096;
+/// `recv.serve.handshake_timeout` default.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `recv.serve.idle_timeout` default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `recv.serve` timeouts' range, in ns: 100 ms to 1 hour.
+pub const SERVE_TIMEOUT_NS_RANGE: RangeInclusive<u64> = 100_000_000..=3_600_000_000_000;
+/// Most identities in one channel's `consumers`.
+pub const MAX_CONSUMERS: usize = 256;
+/// Longest consumer identity (a DNS name or a URI).
+pub const MAX_IDENTITY: usize = 253;
 /// `recv.queue` default: bytes queued toward each sink.
 pub const DEFAULT_RECV_QUEUE: u64 = 32 << 20;
 /// `recv.queue` range, in bytes: 64 KiB to 1 GiB.

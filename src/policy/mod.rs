@@ -7,8 +7,6 @@
 //!   that holds a `Policy` never re-checks it.
 //! - Every problem in the file is reported at once, each with `line:column`, the field path and,
 //!   where useful, a hint ([`PolicyError`]).
-//! - Fields that later versions will implement (`[recv.serve]`, channel `consumers`) are
-//!   rejected with a "not supported by this version" message, never ignored.
 //! - Deny by default: a channel's source accepts only the peers in its `allow_from` (any peer
 //!   when the field is absent, which `weir check` shows as "any"); its `filter`, `rate` and
 //!   `priority` are enforced by `weir-send` ([`Filter`], [`RateLimit`], [`Priority`]).
@@ -76,7 +74,10 @@ pub use fingerprint::Fingerprint;
 pub use flow::{Priority, RateLimit, PRIORITY_LEVELS};
 pub use ipnet::IpNet;
 pub use limits::MAX_CHANNELS;
-pub use model::{Channel, ChannelId, Link, Policy, RecvSide, SendSide, Sink, Source, Transport};
+pub use model::{
+    Channel, ChannelId, Link, Policy, RecvSide, SendSide, Serve, Sink, Source, Spooling, Transport,
+};
+pub use validate::normalize_identity;
 
 /// Largest policy file we read, in bytes; a policy is a few kilobytes.
 pub const MAX_POLICY_FILE: u64 = 1 << 20;

@@ -101,8 +101,13 @@ pub struct RecvSide {
     pub socket_buffer: usize,
     /// Most bytes queued toward each sink, default 32 MiB; at least every channel's `max_message`.
     pub queue: usize,
-    /// Spool directory; a relative path is resolved against the policy file's directory.
+    /// Spool directory (one subdirectory per channel); a relative path is resolved against the
+    /// policy file's directory. `None`: nothing is stored and nothing can be served.
     pub spool: Option<PathBuf>,
+    /// How the spool writes, syncs and forgets (used when `spool` is set).
+    pub spooling: Spooling,
+    /// The consumer server; requires `spool`.
+    pub serve: Option<Serve>,
     /// State file (the replay floor that survives restarts), default
     /// `/var/lib/weir/recv.state`; a relative path is resolved against the policy file's
     /// directory.
@@ -110,6 +115,45 @@ pub struct RecvSide {
     /// Local address of the HTTP metrics endpoint and status page (`/metrics`, `/`,
     /// `/status.json`); none by default.
     pub metrics: Option<SocketAddr>,
+}
+
+/// Spool settings: `[recv]` `segment`, `fsync`, `fsync_bytes`, `retain`, `retain_age`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooling {
+    /// A channel's log rolls to a new segment file after this many bytes, default 64 MiB.
+    pub segment: u64,
+    /// Records are fsynced at least this often, default 100 ms; consumers see a record only
+    /// once it is fsynced.
+    pub fsync: Duration,
+    /// ... or as soon as this many bytes wait for an fsync, default 8 MiB.
+    pub fsync_bytes: u64,
+    /// Per channel: the oldest segments are deleted while the log is larger, default 10 GiB.
+    pub retain: Option<u64>,
+    /// Segments whose newest record is older are deleted; default: none (kept by size only).
+    pub retain_age: Option<Duration>,
+}
+
+/// `[recv.serve]`: the mutual-TLS consumer server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serve {
+    /// TLS 1.3 over TCP listens here.
+    pub tls: Option<SocketAddr>,
+    /// QUIC listens here (UDP; may share the port number of `tls`). At least one is set.
+    pub quic: Option<SocketAddr>,
+    /// Server certificate chain (PEM), relative paths resolved against the policy's directory.
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// CA certificates (PEM) that sign consumer certificates; nothing else is accepted.
+    pub client_ca: PathBuf,
+    /// Consumer connections open at once (both transports), default 64; more are refused.
+    pub max_connections: usize,
+    /// A connection that has not finished its handshake and subscription by then is closed,
+    /// default 10 s.
+    pub handshake_timeout: Duration,
+    /// A consumer that accepts no bytes for this long is disconnected, default 60 s; an idle
+    /// subscription is kept alive by the server's keepalives.
+    pub idle_timeout: Duration,
 }
 
 /// One `[[channel]]`.
@@ -137,6 +181,9 @@ pub struct Channel {
     /// What a filter violation does; `Close` only on TCP channels, and only with a filter.
     /// Default [`OnViolation::Drop`].
     pub on_violation: OnViolation,
+    /// Consumer identities (client certificate DNS or URI SANs; DNS names lower-cased) that may
+    /// subscribe to this channel over `[recv.serve]`. Empty: no consumer may.
+    pub consumers: Vec<String>,
     /// Per-channel rate limit; `None`: only `link.bandwidth` paces the channel.
     pub rate: Option<RateLimit>,
     /// Scheduling priority on the link, default [`Priority::NORMAL`].

@@ -7,10 +7,6 @@
 //! - The document is parsed once into a spanned tree (collecting every syntax error), then each
 //!   section and each `[[channel]]` is deserialized on its own, so a type error or an unknown
 //!   field in one section does not hide the problems of the others.
-//! - Fields that later versions will implement (`[recv.serve]`, channel `consumers`) are
-//!   recognised and rejected with a message saying they are not supported by this version. They
-//!   are never silently ignored: a reader of the file must not believe something is enforced
-//!   when it is not.
 
 use std::fmt;
 use std::ops::Range;
@@ -88,6 +84,26 @@ pub(crate) struct RawRecv {
     pub spool: Option<Spanned<String>>,
     pub state: Option<Spanned<String>>,
     pub metrics: Option<Spanned<String>>,
+    pub segment: Option<Spanned<Scalar>>,
+    pub fsync: Option<Spanned<Scalar>>,
+    pub fsync_bytes: Option<Spanned<Scalar>>,
+    pub retain: Option<Spanned<Scalar>>,
+    pub retain_age: Option<Spanned<Scalar>>,
+    pub serve: Option<Spanned<RawServe>>,
+}
+
+/// `[recv.serve]`: the consumer server.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [recv.serve] table")]
+pub(crate) struct RawServe {
+    pub tls: Option<Spanned<String>>,
+    pub quic: Option<Spanned<String>>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub client_ca: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub handshake_timeout: Option<Spanned<Scalar>>,
+    pub idle_timeout: Option<Spanned<Scalar>>,
 }
 
 /// One `[[channel]]`.
@@ -103,6 +119,7 @@ pub(crate) struct RawChannel {
     pub on_violation: Option<Spanned<String>>,
     pub rate: Option<Spanned<RawRate>>,
     pub priority: Option<Spanned<i64>>,
+    pub consumers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `filter = { utf8 = true, pattern = '^<\d{1,3}>', json = false }`.
@@ -159,20 +176,6 @@ pub(crate) struct RawPolicy {
     pub channels: Vec<Option<Spanned<RawChannel>>>,
 }
 
-/// Fields that a later version will implement: (section, field, what is not implemented).
-const UNSUPPORTED: &[(&str, &str, &str)] = &[
-    (
-        "recv",
-        "serve",
-        "serving consumers over TLS/QUIC is not implemented yet; use channel sinks",
-    ),
-    (
-        "channel",
-        "consumers",
-        "consumer delivery is not implemented yet; use channel sinks",
-    ),
-];
-
 const SECTIONS: &str = "`link`, `send`, `recv`, `channel`";
 
 /// Reads `text` into the raw mirror, reporting every problem to `collector`. Returns `None` when
@@ -220,11 +223,11 @@ pub(crate) fn read(text: &str, collector: &mut Collector<'_>) -> Option<RawPolic
 }
 
 fn section<T: for<'de> Deserialize<'de>>(
-    mut value: Spanned<DeValue<'_>>,
+    value: Spanned<DeValue<'_>>,
     name: &str,
     collector: &mut Collector<'_>,
 ) -> Section<T> {
-    let DeValue::Table(table) = value.get_mut() else {
+    let DeValue::Table(_) = value.get_ref() else {
         collector.error(
             Some(value.span()),
             name,
@@ -233,7 +236,6 @@ fn section<T: for<'de> Deserialize<'de>>(
         );
         return Section::Invalid;
     };
-    reject_unsupported(table, name, name, collector);
     deserialize(value, name, collector).map_or(Section::Invalid, Section::Present)
 }
 
@@ -249,34 +251,11 @@ fn channels(value: Spanned<DeValue<'_>>, collector: &mut Collector<'_>) -> Vec<O
         return Vec::new();
     };
     let mut channels = Vec::new();
-    for (index, mut item) in array.into_iter().enumerate() {
+    for (index, item) in array.into_iter().enumerate() {
         let path = format!("channel[{index}]");
-        if let DeValue::Table(table) = item.get_mut() {
-            reject_unsupported(table, "channel", &path, collector);
-        }
         channels.push(deserialize(item, &path, collector));
     }
     channels
-}
-
-/// Removes and reports the fields a later version will implement.
-fn reject_unsupported(table: &mut DeTable<'_>, section: &str, path: &str, collector: &mut Collector<'_>) {
-    for (owner, field, hint) in UNSUPPORTED {
-        if *owner != section {
-            continue;
-        }
-        if let Some((key, _)) = table.remove_entry(*field) {
-            collector.error(
-                Some(key.span()),
-                format!("{path}.{field}"),
-                format!(
-                    "`{field}` is not supported by this version of weir and is rejected, not \
-                     ignored"
-                ),
-                Some(&format!("{hint}; remove the field")),
-            );
-        }
-    }
 }
 
 /// Deserializes one section; on failure reports the problem with the path of the field it is in.

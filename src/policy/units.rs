@@ -60,7 +60,7 @@ pub const SIZE_UNITS: &str = "B, KB, MB, GB, KiB, MiB, GiB (e.g. \"8 KiB\")";
 /// The accepted rate units, for messages.
 pub const RATE_UNITS: &str = "bit/s, Kbit/s, Mbit/s, Gbit/s, B/s, KB/s, MB/s, GB/s (e.g. \"800 Mbit/s\")";
 /// The accepted duration units, for messages.
-pub const DURATION_UNITS: &str = "ns, us, ms, s, m, h (e.g. \"500ms\")";
+pub const DURATION_UNITS: &str = "ns, us, ms, s, m, h, d (e.g. \"500ms\")";
 /// The accepted percent unit, for messages.
 pub const PERCENT_UNITS: &str = "% (e.g. \"10%\")";
 
@@ -112,6 +112,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
             "s" => 1_000_000_000,
             "m" | "min" => 60_000_000_000,
             "h" => 3_600_000_000_000,
+            "d" => 86_400_000_000_000,
             _ => return None,
         })
     };
@@ -155,7 +156,8 @@ pub fn format_rate(bps: u64) -> String {
 /// Renders a duration with the largest unit that divides it exactly: `1s`, `500ms`, `250us`,
 /// `2m`; the output is accepted by [`parse_duration`].
 pub fn format_duration(duration: Duration) -> String {
-    const UNITS: [(u128, &str); 5] = [
+    const UNITS: [(u128, &str); 6] = [
+        (86_400_000_000_000, "d"),
         (3_600_000_000_000, "h"),
         (60_000_000_000, "m"),
         (1_000_000_000, "s"),

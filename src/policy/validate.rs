@@ -24,7 +24,10 @@ use super::units;
 mod channels;
 mod filters;
 mod rules;
+mod serve;
 mod values;
+
+pub use serve::normalize_identity;
 
 pub(crate) use values::{address, count, duration, path, quantity, Kind, Role};
 
@@ -57,6 +60,24 @@ pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Op
         Section::Invalid => None,
         Section::Absent => Some(None),
     };
+    if let (Some(Some(recv)), Some(channels)) = (&recv, &channels) {
+        if recv.serve.is_none() {
+            for (index, channel) in channels.iter().enumerate() {
+                if !channel.consumers.is_empty() {
+                    c.error(
+                        None,
+                        format!("channel[{index}].consumers"),
+                        format!(
+                            "channel \"{}\" grants consumers, but [recv] has no [recv.serve]",
+                            channel.name
+                        ),
+                        Some("add [recv.serve] (and recv.spool), or remove the consumers"),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
     let mut policy = Policy {
         origin: origin.to_path_buf(),
         link: link?,
@@ -71,6 +92,11 @@ pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Op
     if let Some(recv) = &mut policy.recv {
         recv.spool = recv.spool.as_ref().map(|spool| base.join(spool));
         recv.state = base.join(&recv.state);
+        if let Some(serve) = &mut recv.serve {
+            for file in [&mut serve.cert, &mut serve.key, &mut serve.client_ca] {
+                *file = base.join(&*file);
+            }
+        }
     }
     Some(policy)
 }
@@ -290,6 +316,17 @@ fn recv(
         .metrics
         .as_ref()
         .map(|m| address(m, "recv.metrics", Role::Listen, c));
+    let spooling = serve::spooling(raw, c);
+    let serve = raw.serve.as_ref().map(|serve| serve::serve(serve, c));
+    if let (Some(serve), None) = (&raw.serve, &raw.spool) {
+        c.error(
+            Some(serve.span()),
+            "recv.serve",
+            "serves the spool, but recv.spool is not set",
+            Some("add spool = \"/var/lib/weir/spool\" to [recv]"),
+        );
+        return None;
+    }
     let state = match raw.state.as_ref() {
         Some(state) => path(state, "recv.state", c),
         None => Some(PathBuf::from(DEFAULT_RECV_STATE)),
@@ -299,6 +336,8 @@ fn recv(
         socket_buffer: usize::try_from(socket_buffer?).ok()?,
         queue: queue?,
         spool: spool.map_or(Some(None), |spool| spool.map(Some))?,
+        spooling: spooling?,
+        serve: serve.map_or(Some(None), |serve| serve.map(Some))?,
         state: state?,
         metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
     })

@@ -79,21 +79,29 @@ filter = { utf8 = true, pattern = '^<' }
 }
 
 #[test]
-fn unimplemented_features_are_rejected_not_ignored() {
-    let consumers = error_for_channel("consumers = [\"siem.corp.example\"]");
-    assert_eq!(
-        (consumers.line, consumers.field.as_str()),
-        (6, "channel[0].consumers")
-    );
-    assert!(
-        consumers.message.contains("not supported by this version"),
-        "{consumers}"
-    );
-    let serve = error(&with_link(
-        "[recv]\nlisten = \"0.0.0.0:1\"\n[recv.serve]\ntls = \"0.0.0.0:7443\"",
+fn consumer_server_rules() {
+    let serve_without_spool = error(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\n[recv.serve]\ntls = \"0.0.0.0:7443\"\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"",
     ));
-    assert_eq!((serve.line, serve.field.as_str()), (5, "recv.serve"));
-    assert!(serve.message.contains("not supported by this version"), "{serve}");
+    assert_eq!(serve_without_spool.field, "recv.serve");
+    assert!(
+        serve_without_spool.message.contains("recv.spool is not set"),
+        "{serve_without_spool}"
+    );
+    let incomplete = error(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\nspool = \"s\"\n[recv.serve]\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"",
+    ));
+    assert_eq!(incomplete.field, "recv.serve");
+    assert!(incomplete.message.contains("`tls`, `quic`"), "{incomplete}");
+    let bad_identity = error_for_channel("consumers = [\"not a name\"]");
+    assert_eq!(bad_identity.field, "channel[0].consumers[0]");
+    assert!(bad_identity.message.contains("spaces"), "{bad_identity}");
+    let twice = error_for_channel("consumers = [\"SIEM.corp.example\", \"siem.corp.example\"]");
+    assert!(twice.message.contains("listed twice"), "{twice}");
+    let small_retain = error(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\nspool = \"s\"\nsegment = \"64 MiB\"\nretain = \"100 MiB\"",
+    ));
+    assert_eq!(small_retain.field, "recv.retain");
 }
 
 #[test]

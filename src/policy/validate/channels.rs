@@ -160,6 +160,7 @@ fn channel(
     let on_violation = filters::on_violation(raw.on_violation.as_ref(), path, transport, filter.as_ref(), c);
     let rate = rules::rate(raw.rate.as_ref(), path, max_message, bandwidth, c);
     let priority = rules::priority(raw.priority.as_ref(), path, c);
+    let consumers = super::serve::consumers(raw.consumers.as_ref(), path, c);
     let name = name?;
     let source = match source? {
         (Transport::Tcp, addr) => Source::Tcp(addr),
@@ -176,6 +177,7 @@ fn channel(
         on_violation: on_violation?,
         rate: rate?,
         priority: priority?,
+        consumers: consumers?,
     })
 }
 
