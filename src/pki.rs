@@ -278,7 +278,10 @@ impl Ca {
         }
         let key = KeyPair::from_pem(&key_text).map_err(|error| PkiError::BadFile {
             path: key_pem.to_path_buf(),
-            reason: format!("not a PKCS#8 `PRIVATE KEY` PEM that weir can use: {error}"),
+            reason: format!(
+                "not an unencrypted PKCS#8 `PRIVATE KEY` PEM that weir can use ({error}); convert an \
+                 `EC PRIVATE KEY` with `openssl pkcs8 -topk8 -nocrypt`"
+            ),
         })?;
         if key.subject_public_key_info() != parsed.public_key().raw {
             return Err(PkiError::KeyMismatch {
