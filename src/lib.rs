@@ -12,6 +12,7 @@ pub mod keys;
 pub mod logging;
 pub mod net;
 pub mod observe;
+pub mod pki;
 pub mod policy;
 pub mod privilege;
 pub mod proto;

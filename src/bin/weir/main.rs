@@ -3,6 +3,7 @@
 mod bench;
 mod bench_flow;
 mod demo;
+mod pki;
 
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure goodput, CPU per side, peak memory and latency of the pair on loopback.
     Bench(bench::BenchArgs),
+    // Its help text is the doc comment of `PkiArgs`.
+    Pki(pki::PkiArgs),
     /// Show a running daemon's status: link state, heartbeat age, policy fingerprint match,
     /// drops, per-channel rates and loss, from its metrics endpoint (`[recv] metrics` or
     /// `[send] metrics` in the policy).
@@ -86,6 +89,7 @@ fn main() -> std::process::ExitCode {
         Command::Check { file, format } => check(&file, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Pki(a) => pki::run(a),
         Command::Status { url, json } => status(&url, json),
     };
     match result {
