@@ -363,6 +363,10 @@ enum Damage {
     HugeLength,
     OffsetField,
     CrcField,
+    /// A well-formed record (valid CRC) with the next record's offset.
+    WrongOffset,
+    /// The file ends inside the record's payload (or header, if the payload is empty).
+    Truncated,
 }
 
 #[test]
@@ -372,6 +376,8 @@ fn corrupt_record_is_never_returned_and_reading_continues() {
         Damage::HugeLength,
         Damage::OffsetField,
         Damage::CrcField,
+        Damage::Truncated,
+        Damage::WrongOffset,
     ] {
         for which in ["first", "middle", "last"] {
             let tmp = TempDir::new("corrupt");
@@ -405,28 +411,60 @@ fn corrupt_record_is_never_returned_and_reading_continues() {
                 Damage::PayloadBit | Damage::CrcField => bytes[pos + 5] ^= 0x01,
                 Damage::HugeLength => bytes[pos..pos + 4].copy_from_slice(&u32::MAX.to_be_bytes()),
                 Damage::OffsetField => bytes[pos + 15] ^= 0x02,
+                Damage::WrongOffset => {
+                    let r = &stored[victim as usize];
+                    let new = NewRecord {
+                        seq: r.seq,
+                        time_ns: r.time_ns,
+                        stream: r.stream,
+                        kind: r.kind,
+                        payload: &r.payload,
+                    };
+                    let mut encoded = Vec::new();
+                    record::encode(&mut encoded, victim + 1, &new);
+                    bytes[pos..pos + encoded.len()].copy_from_slice(&encoded);
+                }
+                Damage::Truncated => {
+                    bytes.truncate(pos + RECORD_HEADER + stored[victim as usize].payload.len() - 1)
+                }
             }
             fs::write(&path, &bytes).unwrap();
 
-            let expected_gap = Item::Gap {
-                from: victim,
-                to: next,
-                reason: GapReason::Corrupt,
-            };
-            for from in [0, victim, base] {
+            // From before the damage, at it, and past it within the same segment (the cursor
+            // must not seek over a bad record to get there).
+            for from in [0, base, victim, victim + 1] {
+                // A cursor starting past a record whose header is intact seeks over it and
+                // reads on (each record it returns has its own CRC checked); any other damage
+                // stops the seek and skips to the next segment.
+                let header_intact = matches!(damage, Damage::PayloadBit | Damage::CrcField);
+                let bad = if from > victim && header_intact {
+                    victim..victim
+                } else {
+                    from.max(victim)..next
+                };
                 let items = read_all(&dir, from, limit, 256);
                 let got = records(&items);
                 assert!(
-                    got.iter().all(|r| r.offset < victim || r.offset >= next),
-                    "{damage:?} {which}: a record of the damaged range was returned"
+                    got.iter().all(|r| r.offset != victim),
+                    "{damage:?} {which}: the damaged record was returned"
                 );
                 let want: Vec<Record> = stored[from as usize..]
                     .iter()
-                    .filter(|r| r.offset < victim || r.offset >= next)
+                    .filter(|r| !bad.contains(&r.offset))
                     .cloned()
                     .collect();
                 assert_eq!(got, want, "{damage:?} {which} from {from}");
-                assert!(items.contains(&expected_gap), "{damage:?} {which}: {items:?}");
+                let gaps: Vec<&Item> = items.iter().filter(|i| matches!(i, Item::Gap { .. })).collect();
+                if bad.is_empty() {
+                    assert!(gaps.is_empty(), "{damage:?} {which} from {from}: {gaps:?}");
+                } else {
+                    let gap = Item::Gap {
+                        from: bad.start,
+                        to: bad.end,
+                        reason: GapReason::Corrupt,
+                    };
+                    assert_eq!(gaps, [&gap], "{damage:?} {which} from {from}");
+                }
             }
         }
     }
