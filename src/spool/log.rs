@@ -58,7 +58,12 @@ impl ChannelLog {
     /// header is checked, the last segment is scanned and cut at its first incomplete or invalid
     /// record, and everything kept is fsynced, so `durable == end` afterwards.
     pub fn open(dir: &Path, config: LogConfig) -> Result<(ChannelLog, Recovery), SpoolError> {
-        fs::create_dir_all(dir).map_err(|e| IoAt::new(dir, "create directory", e))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(|e| IoAt::new(dir, "create directory", e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         remove_temporaries(dir)?;
         let bases = list_segments(dir)?;
         let mut recovery = Recovery {
@@ -262,7 +267,11 @@ impl ChannelLog {
         if let Err(e) = self.active.write_all(&self.buf) {
             if let Err(cut) = self.active.set_len(before) {
                 self.needs_truncate = true;
-                tracing::warn!(path = %path.display(), error = %cut, "spool could not cut back a failed write");
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %cut,
+                    "spool could not cut back a failed write; retried before the next one"
+                );
             }
             return Err(IoAt::new(&path, "write", e).into());
         }
@@ -296,7 +305,7 @@ impl ChannelLog {
         self.segments.push_back(Segment {
             base: self.end,
             len: SEGMENT_HEADER as u64,
-            newest: None,
+            newest: Some(0),
         });
         self.bytes += SEGMENT_HEADER as u64;
         Ok(())

@@ -38,22 +38,22 @@
 //! Segment file layout (big-endian):
 //!
 //! ```text
-//!  0                   8         12        16                  24
-//! +-------------------+---------+---------+-------------------+-----------+-----------+---
-//! | magic "weirspl\0" | version | reserved| base offset (u64) | record 0  | record 1  | ...
-//! |     8 bytes       | u32 = 1 | u32 = 0 |                   |           |           |
-//! +-------------------+---------+---------+-------------------+-----------+-----------+---
+//! 0             8         12         16            24
+//! +-------------+---------+----------+-------------+--------+----------+-----
+//! | magic       | version | reserved | base offset | record | record   | ...
+//! | "weirspl\0" | u32 = 1 | u32 = 0  | u64         | base   | base + 1 |
+//! +-------------+---------+----------+-------------+--------+----------+-----
 //! ```
 //!
 //! Record layout (40-byte header, then the payload):
 //!
 //! ```text
-//!  0          4          8                16               24               32         36   37      40
-//! +----------+----------+----------------+----------------+----------------+----------+----+-------+---------+
-//! | len u32  | crc u32  | offset u64     | seq u64        | time_ns u64    | stream   |kind|  0 0 0 | payload |
-//! | payload  | CRC32C   |                |                | unix ns, recv  | u32      | u8 |reserved| len     |
-//! +----------+----------+----------------+----------------+----------------+----------+----+-------+---------+
-//!            `crc` = CRC32C (Castagnoli) of bytes 8..40 of the header followed by the payload.
+//! 0         4         8          16         24             32       36     37         40
+//! +---------+---------+----------+----------+--------------+--------+------+----------+-----------+
+//! | len     | crc     | offset   | seq      | time_ns      | stream | kind | reserved | payload   |
+//! | u32     | u32     | u64      | u64      | u64, unix ns | u32    | u8   | 3 x 0x00 | len bytes |
+//! +---------+---------+----------+----------+--------------+--------+------+----------+-----------+
+//! crc = CRC32C (Castagnoli) over header bytes 8..40, then the payload.
 //! ```
 //!
 //! `kind`: 0 Data, 1 Open, 2 End, 3 Abort, 4 Lost. A `Lost` record's `seq` is the first lost
@@ -204,7 +204,8 @@ pub struct LogStatus {
     pub end: u64,
     /// Bytes on disk (segment headers included).
     pub bytes: u64,
-    /// The disk was full at the last attempt; appends are being refused.
+    /// The disk was full at the last append attempt: appends are refused without touching the
+    /// disk for [`FULL_RETRY`], then the next one tries again; a success clears this.
     pub full: bool,
 }
 

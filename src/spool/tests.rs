@@ -798,3 +798,32 @@ fn disk_full_on_a_real_small_filesystem() {
     drop(log);
     drop(mount);
 }
+
+#[test]
+fn other_files_are_ignored_and_stale_temporaries_removed() {
+    let tmp = TempDir::new("others");
+    let dir = tmp.chan();
+    fs::create_dir_all(&dir).unwrap();
+    let stale = dir.join(format!("{:020}.log.tmp", 5));
+    fs::write(&stale, b"half a header").unwrap();
+    for name in [
+        "README",
+        "123.log",
+        "0000000000000000000x.log",
+        "00000000000000000000.log.bak",
+    ] {
+        fs::write(dir.join(name), b"not a segment").unwrap();
+    }
+    let (mut log, recovery) = ChannelLog::open(&dir, config(300)).unwrap();
+    assert_eq!(recovery.segments, 1);
+    assert!(!stale.exists());
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let stored = fill(&mut log, &mut rng, 20, 40, Instant::now());
+    log.sync().unwrap();
+    assert_eq!(records(&read_all(&dir, 0, 20, usize::MAX)), stored);
+    drop(log);
+    let (log, _) = ChannelLog::open(&dir, config(300)).unwrap();
+    assert_eq!(log.status().end, 20);
+    assert!(dir.join("README").exists() && dir.join("123.log").exists());
+    assert_eq!(list_channel_dirs(&tmp.0).unwrap(), vec![dir.clone()]);
+}
