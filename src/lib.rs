@@ -5,7 +5,8 @@
 //! - [`policy`] and [`keys`]: the conduit's policy file and pre-shared keys, parsed and validated.
 //! - [`net`]: the one-way UDP link sockets (send-only, receive-only), batching and pacing.
 //! - OT side (feature `send`): [`sources`] feed [`send`], the link thread of `weir-send`.
-//! - IT side (feature `recv`): [`recv`], the link thread of `weir-recv`, feeds [`sinks`].
+//! - IT side (feature `recv`): [`recv`], the link thread of `weir-recv`, feeds [`sinks`];
+//!   [`spool`] is the durable per-channel log on the receiving side.
 
 pub mod harness;
 pub mod keys;
@@ -26,6 +27,8 @@ pub mod signals;
 pub mod sinks;
 #[cfg(feature = "send")]
 pub mod sources;
+#[cfg(feature = "recv")]
+pub mod spool;
 #[cfg(feature = "recv")]
 pub mod state;
 pub mod status;
