@@ -5,9 +5,12 @@
 //! - [`policy`] and [`keys`]: the conduit's policy file and pre-shared keys, parsed and validated.
 //! - [`net`]: the one-way UDP link sockets (send-only, receive-only), batching and pacing.
 //! - OT side (feature `send`): [`sources`] feed [`send`], the link thread of `weir-send`.
-//! - IT side (feature `recv`): [`recv`], the link thread of `weir-recv`, feeds [`sinks`];
-//!   [`spool`] is the durable per-channel log on the receiving side.
+//! - IT side (feature `recv`): [`recv`], the link thread of `weir-recv`, feeds [`sinks`] and the
+//!   spool ([`spooler`] writes the durable per-channel logs of [`spool`]), which [`serve`]
+//!   streams to consumers over mutual TLS.
+//! - [`consumer`]: the consumer protocol and client (`weir sub`).
 
+pub mod consumer;
 pub mod harness;
 pub mod keys;
 pub mod logging;
@@ -22,6 +25,8 @@ pub mod recv;
 pub mod reload;
 #[cfg(feature = "send")]
 pub mod send;
+#[cfg(feature = "recv")]
+pub mod serve;
 pub mod signals;
 #[cfg(feature = "recv")]
 pub mod sinks;
@@ -29,6 +34,8 @@ pub mod sinks;
 pub mod sources;
 #[cfg(feature = "recv")]
 pub mod spool;
+#[cfg(feature = "recv")]
+pub mod spooler;
 #[cfg(feature = "recv")]
 pub mod state;
 pub mod status;

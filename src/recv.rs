@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::consumer::protocol::RecordKind;
 use crate::net::RecvLink;
 use crate::observe::recv::{ChannelStat, RecvView, SharedRecvView};
 use crate::observe::{lock, PUBLISH_EVERY, SAMPLE_EVERY};
 use crate::proto::recv::{ChannelSpec, Counters, Event, HealthEvent, Receiver};
 use crate::proto::wire::Heartbeat;
 use crate::sinks::{SinkEvent, SinkHandle};
+use crate::spooler::SpoolFeed;
 
 /// Longest wait for a datagram before timers and the stop flag are looked at.
 const POLL: Duration = Duration::from_millis(50);
@@ -45,6 +47,7 @@ pub struct Dispatch {
     stats: HashMap<u32, ChannelStat>,
     last_heartbeat: Option<Heartbeat>,
     restarts: u64,
+    spool: Option<SpoolFeed>,
 }
 
 impl Dispatch {
@@ -58,6 +61,11 @@ impl Dispatch {
     pub fn name_channel(&mut self, channel: u32, name: &str) {
         self.names.insert(channel, name.to_owned());
         self.stats.entry(channel).or_default().name = name.to_owned();
+    }
+
+    /// Stores every channel's messages, losses and broken streams in the spool as well.
+    pub fn set_spool(&mut self, feed: SpoolFeed) {
+        self.spool = Some(feed);
     }
 
     /// Per-channel statistics, by name.
@@ -87,17 +95,24 @@ impl Dispatch {
                 channel,
                 stream,
                 kind,
+                seq,
                 payload,
-                ..
             } => {
                 if let Some(stat) = self.stat(channel) {
                     stat.messages += 1;
                     stat.bytes += payload.len() as u64;
                 }
-                let sinks = self.sinks.get_mut(&channel);
+                let sinks = self.sinks.get_mut(&channel).filter(|sinks| !sinks.is_empty());
+                // Copies only when more than one place takes the bytes.
+                let mut payload = Some(payload);
+                if let Some(spool) = &self.spool {
+                    let bytes = match sinks {
+                        Some(_) => payload.clone().unwrap_or_default(),
+                        None => payload.take().unwrap_or_default(),
+                    };
+                    spool.offer(channel, seq, stream, RecordKind::from(kind), bytes);
+                }
                 if let Some(sinks) = sinks {
-                    // Fan-out copies only when there is more than one sink.
-                    let mut payload = Some(payload);
                     let n = sinks.len();
                     for (i, sink) in sinks.iter_mut().enumerate() {
                         let bytes = if i + 1 == n {
@@ -120,8 +135,25 @@ impl Dispatch {
                     "stream broken by loss; resetting it"
                 );
                 self.fanout(channel, || SinkEvent::Broken { stream });
+                if let Some(spool) = &self.spool {
+                    // The receiver cut the stream: no message carries this abort, so seq 0.
+                    spool.offer(channel, 0, stream, RecordKind::Abort, Vec::new());
+                }
             }
-            Event::Lost { channel, count, .. } => {
+            Event::Lost {
+                channel,
+                first_seq,
+                count,
+            } => {
+                if let Some(spool) = &self.spool {
+                    spool.offer(
+                        channel,
+                        first_seq,
+                        0,
+                        RecordKind::Lost,
+                        count.to_be_bytes().to_vec(),
+                    );
+                }
                 // Logged by the receiver with its sequence range.
                 if let Some(stat) = self.stat(channel) {
                     stat.lost += count;

@@ -139,6 +139,26 @@ fn run(args: Args) -> anyhow::Result<()> {
             tracing::warn!(channel = %ch.name, "channel has no sink: its messages are counted and discarded");
         }
     }
+    let mut view = RecvView::with_sinks(sink_stats);
+    let mut spool_thread = None;
+    let mut server = None;
+    if let Some(dir) = &side.spool {
+        let channels: Vec<(u32, String)> = policy.channels.iter().map(|c| (c.id.0, c.name.clone())).collect();
+        let (feed, spool_view, thread) = weir::spooler::start(dir, &side.spooling, &channels, side.queue)
+            .with_context(|| format!("recv.spool: cannot open the spool in {}", dir.display()))?;
+        dispatch.set_spool(feed);
+        spool_thread = Some(thread);
+        if let Some(serve) = &side.serve {
+            let started = runtime.block_on(weir::serve::Server::start(
+                serve,
+                spool_view.clone(),
+                weir::serve::grants(&policy),
+            ))?;
+            view.serve = Some(started.counters());
+            server = Some(started);
+        }
+        view.spool = Some(spool_view);
+    }
     let mut receiver = Receiver::new(ReceiverConfig {
         keys: keys.iter().cloned().collect(),
         fingerprint: policy.fingerprint.short(),
@@ -149,7 +169,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     });
     let down_after = policy.link.heartbeat.saturating_mul(LINK_DOWN_HEARTBEATS);
     receiver.enable_link_health(down_after);
-    let view: SharedRecvView = Arc::new(Mutex::new(RecvView::with_sinks(sink_stats)));
+    let view: SharedRecvView = Arc::new(Mutex::new(view));
     if let Some(addr) = side.metrics {
         let handler = weir::observe::recv::handler(view.clone());
         runtime
@@ -181,12 +201,19 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut in_force = policy;
     while runtime.block_on(signals.next()) == Request::Reload {
         reload(&args.policy, &mut in_force, &live);
+        if let Some(server) = &server {
+            server.set_grants(weir::serve::grants(&in_force));
+        }
     }
     tracing::info!("stopping");
     stop.store(true, Ordering::Relaxed);
     let counters = link_thread
         .join()
         .map_err(|_| anyhow::anyhow!("link thread panicked"))?;
+    // The dispatch is gone, so the spool feed is closed: the writer syncs every log and ends.
+    if let Some(thread) = spool_thread {
+        let _ = thread.join();
+    }
     // The dispatch is gone, so every sink queue is closed: let them write out what they hold.
     runtime.block_on(async {
         for t in sink_tasks {

@@ -5,6 +5,7 @@
 
 pub mod collect;
 pub mod drive;
+pub mod pki;
 pub mod process;
 pub mod relay;
 pub mod setup;

@@ -35,6 +35,12 @@ impl Conduit {
     /// The policy text with extra lines in the stream channel and in the datagram channel
     /// (e.g. `allow_from`, `filter`, `rate`, `priority`).
     pub fn policy_text_with(&self, stream_extra: &str, datagram_extra: &str) -> String {
+        self.policy_text_full(stream_extra, datagram_extra, "")
+    }
+
+    /// The policy text with extra lines in each channel and at the end of `[recv]` (e.g. the
+    /// spool settings and a `[recv.serve]` table, which must come last).
+    pub fn policy_text_full(&self, stream_extra: &str, datagram_extra: &str, recv_extra: &str) -> String {
         format!(
             r#"[link]
 key_file = "link.key"
@@ -50,6 +56,7 @@ to = "{send_to}"
 [recv]
 listen = "{listen}"
 state = "recv.state"
+{recv_extra}
 
 [[channel]]
 name = "stream"
@@ -85,13 +92,27 @@ sinks = [{{ udp = "{udp_out}" }}]
 
     /// Like [`Conduit::write`], with extra channel lines (see [`Conduit::policy_text_with`]).
     pub fn write_with(&self, dir: &Path, stream_extra: &str, datagram_extra: &str) -> io::Result<PathBuf> {
+        self.write_full(dir, stream_extra, datagram_extra, "")
+    }
+
+    /// Like [`Conduit::write_with`], with extra `[recv]` lines too.
+    pub fn write_full(
+        &self,
+        dir: &Path,
+        stream_extra: &str,
+        datagram_extra: &str,
+        recv_extra: &str,
+    ) -> io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         let key = dir.join("link.key");
         if !key.exists() {
             crate::keys::generate(&key, 1).map_err(|e| io::Error::other(e.to_string()))?;
         }
         let policy = dir.join("policy.toml");
-        std::fs::write(&policy, self.policy_text_with(stream_extra, datagram_extra))?;
+        std::fs::write(
+            &policy,
+            self.policy_text_full(stream_extra, datagram_extra, recv_extra),
+        )?;
         Ok(policy)
     }
 }

@@ -86,6 +86,10 @@ pub struct RecvView {
     pub channels: Vec<ChannelStat>,
     /// Per sink.
     pub sinks: Vec<SinkStat>,
+    /// The spool, when `recv.spool` is set.
+    pub spool: Option<crate::spooler::SpoolView>,
+    /// The consumer server's counters, when `[recv.serve]` is set.
+    pub serve: Option<Arc<crate::serve::ServeCounters>>,
     /// Blocks held in reassembly.
     pub pending_blocks: usize,
     /// Datagrams the kernel dropped (socket buffer full), where known.

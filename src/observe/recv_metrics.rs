@@ -10,6 +10,8 @@ use super::prom::{Exposition, Kind};
 use super::recv::{ChannelStat, RecvView};
 use crate::proto::recv::LinkState;
 use crate::sinks::SinkCounters;
+use crate::spool::LogStatus;
+use crate::spooler::SpoolCounters;
 
 /// A metric family: name, help and how to read its value from `T`.
 type Family<T, V> = (&'static str, &'static str, fn(&T) -> V);
@@ -179,6 +181,8 @@ impl RecvView {
             }
         }
         self.sink_metrics(&mut e);
+        self.spool_metrics(&mut e);
+        self.serve_metrics(&mut e);
         e.finish()
     }
 
@@ -231,6 +235,137 @@ impl RecvView {
                 &labels("unreachable"),
                 load(&s.counters.drop_unreachable),
             );
+        }
+    }
+
+    fn spool_metrics(&self, e: &mut Exposition) {
+        let Some(spool) = &self.spool else {
+            return;
+        };
+        let counters: [Family<SpoolCounters, f64>; 2] = [
+            ("weir_spool_records_total", "Records stored per channel.", |c| {
+                load(&c.records)
+            }),
+            (
+                "weir_spool_bytes_total",
+                "Payload bytes stored per channel.",
+                |c| load(&c.bytes),
+            ),
+        ];
+        for (name, help, get) in counters {
+            e.family(name, Kind::Counter, help);
+            for (channel, view) in &spool.channels {
+                e.sample(name, &[("channel", channel)], get(&view.counters));
+            }
+        }
+        e.family(
+            "weir_spool_dropped_total",
+            Kind::Counter,
+            "Records the spool could not store, by reason (disk_full, queue_full, write_error).",
+        );
+        for (channel, view) in &spool.channels {
+            let c = &view.counters;
+            for (reason, value) in [
+                ("disk_full", &c.drops_full),
+                ("queue_full", &c.drops_queue),
+                ("write_error", &c.drops_error),
+            ] {
+                e.sample(
+                    "weir_spool_dropped_total",
+                    &[("channel", channel), ("reason", reason)],
+                    load(value),
+                );
+            }
+        }
+        let gauges: [Family<LogStatus, f64>; 4] = [
+            (
+                "weir_spool_start_offset",
+                "First offset still stored per channel.",
+                |s| s.start as f64,
+            ),
+            (
+                "weir_spool_durable_offset",
+                "Offsets below this are fsynced (and served).",
+                |s| s.durable as f64,
+            ),
+            (
+                "weir_spool_end_offset",
+                "Next offset to be written per channel.",
+                |s| s.end as f64,
+            ),
+            ("weir_spool_stored_bytes", "Bytes on disk per channel.", |s| {
+                s.bytes as f64
+            }),
+        ];
+        for (name, help, get) in gauges {
+            e.family(name, Kind::Gauge, help);
+            for (channel, view) in &spool.channels {
+                e.sample(name, &[("channel", channel)], get(&view.status.borrow()));
+            }
+        }
+        e.family(
+            "weir_spool_full",
+            Kind::Gauge,
+            "1 while the channel refuses records because its disk is full.",
+        );
+        for (channel, view) in &spool.channels {
+            let full = view.counters.full.load(std::sync::atomic::Ordering::Relaxed);
+            e.sample(
+                "weir_spool_full",
+                &[("channel", channel)],
+                f64::from(u8::from(full)),
+            );
+        }
+    }
+
+    fn serve_metrics(&self, e: &mut Exposition) {
+        let Some(c) = &self.serve else {
+            return;
+        };
+        e.single(
+            "weir_consumer_connections",
+            Kind::Gauge,
+            "Consumer connections open now.",
+            load(&c.connections),
+        );
+        for (name, help, value) in [
+            (
+                "weir_consumer_accepted_total",
+                "Consumer connections accepted.",
+                &c.accepted,
+            ),
+            (
+                "weir_consumer_refused_busy_total",
+                "Consumer connections refused at max_connections.",
+                &c.refused_busy,
+            ),
+            (
+                "weir_consumer_handshake_failures_total",
+                "Consumer handshakes that failed (certificate refused, timeout).",
+                &c.handshake_failures,
+            ),
+            (
+                "weir_consumer_denied_total",
+                "Subscriptions refused: channel not granted to the identity.",
+                &c.denied,
+            ),
+            (
+                "weir_consumer_records_total",
+                "Records sent to consumers.",
+                &c.records,
+            ),
+            (
+                "weir_consumer_bytes_total",
+                "Payload bytes sent to consumers.",
+                &c.bytes,
+            ),
+            (
+                "weir_consumer_gaps_total",
+                "Gap notices sent to consumers.",
+                &c.gaps,
+            ),
+        ] {
+            e.single(name, Kind::Counter, help, load(value));
         }
     }
 }

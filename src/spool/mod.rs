@@ -108,46 +108,10 @@ impl Default for LogConfig {
     }
 }
 
-/// What a record says about its stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    /// A message's bytes.
-    Data,
-    /// A stream opened.
-    Open,
-    /// A stream ended cleanly.
-    End,
-    /// A stream was aborted.
-    Abort,
-    /// Messages were lost before the spool: `seq` is the first lost sequence number and the
-    /// payload is the count as a big-endian `u64` (8 bytes).
-    Lost,
-}
-
-impl RecordKind {
-    /// The byte stored on disk.
-    pub(crate) fn to_byte(self) -> u8 {
-        match self {
-            Self::Data => 0,
-            Self::Open => 1,
-            Self::End => 2,
-            Self::Abort => 3,
-            Self::Lost => 4,
-        }
-    }
-
-    /// The kind stored as `byte`, if it is one.
-    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            0 => Some(Self::Data),
-            1 => Some(Self::Open),
-            2 => Some(Self::End),
-            3 => Some(Self::Abort),
-            4 => Some(Self::Lost),
-            _ => None,
-        }
-    }
-}
+/// What a record says about its stream: the consumer protocol's kinds, stored with the same
+/// byte values (`Lost`: `seq` is the first lost sequence number and the payload is the count
+/// as a big-endian `u64`).
+pub use crate::consumer::protocol::RecordKind;
 
 /// A record to append; the log assigns its offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@ mod bench;
 mod bench_flow;
 mod demo;
 mod pki;
+mod sub;
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +14,9 @@ use clap::{Parser, Subcommand};
 use weir::policy;
 use weir::proto::{fec, wire};
 
-/// The admin tool of a weir conduit (a one-way OT → IT gateway): make the link key, check a
-/// policy file, run the loopback demo and the benchmark.
+/// The admin tool of a weir conduit (a one-way OT → IT gateway): make the link key and a dev
+/// PKI, check a policy file, read channels as a consumer, run the loopback demo and the
+/// benchmark.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -68,6 +70,9 @@ enum Command {
     Bench(bench::BenchArgs),
     // Its help text is the doc comment of `PkiArgs`.
     Pki(pki::PkiArgs),
+    /// Read channels from weir-recv's consumer server over mutual TLS (TLS or QUIC): from the
+    /// oldest stored record, the newest, or an offset to resume; to stdout or a file.
+    Sub(sub::SubArgs),
     /// Show a running daemon's status: link state, heartbeat age, policy fingerprint match,
     /// drops, per-channel rates and loss, from its metrics endpoint (`[recv] metrics` or
     /// `[send] metrics` in the policy).
@@ -90,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Pki(a) => pki::run(a),
+        Command::Sub(a) => sub::run(a),
         Command::Status { url, json } => status(&url, json),
     };
     match result {
