@@ -9,6 +9,9 @@ use clap::Args;
 
 use weir::harness::collect::{TcpCollector, UdpCollector};
 use weir::harness::drive::{send_datagrams, send_stream, wait_for_log};
+use weir::consumer::client::{ClientOptions, Consumer, Transport};
+use weir::consumer::protocol::{Message, RecordKind, StartAt, Subscription};
+use weir::harness::pki::{ClientFiles, TestPki};
 use weir::harness::process::{sibling_binary, Daemon};
 use weir::policy::{self, Sink, Source};
 
@@ -53,6 +56,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     };
 
+    let mtls = mtls_consumers(&policy, &tcp_name, &udp_name)?;
     // The IT-side consumers first, then the receiver, then the sender.
     let tcp_consumer = TcpCollector::start(tcp_out).with_context(|| format!("cannot listen on {tcp_out}"))?;
     let udp_consumer = UdpCollector::start(udp_out).with_context(|| format!("cannot bind {udp_out}"))?;
@@ -73,6 +77,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!();
 
+    // Consumers over mutual TLS follow the spool from its current end.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let followers = match &mtls {
+        Some(mtls) => Some(runtime.block_on(mtls.follow(args.datagrams))?),
+        None => None,
+    };
     println!(
         "OT → tcp {tcp_in} [{tcp_name}]: writing {} MiB ...",
         args.bytes >> 20
@@ -119,8 +132,59 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "IT ← udp {udp_out}: {arrived} datagrams arrived, {intact} of {} sent match byte for byte",
         datagrams.len()
     );
+    if let (Some(mtls), Some((stream_task, datagram_task))) = (&mtls, followers) {
+        let stream = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), stream_task).await });
+        let datagrams_read = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(20), datagram_task).await
+        });
+        match stream {
+            Ok(Ok(Ok((bytes, sha256)))) => {
+                let same = sha256 == sent.sha256 && bytes == sent.bytes;
+                ok &= same;
+                println!(
+                    "IT ← consumer {} over TLS {}: [{tcp_name}] {bytes} bytes from the spool, sha256 {}",
+                    mtls.stream_identity,
+                    mtls.addr,
+                    if same { "matches" } else { "DIFFERS" }
+                );
+            }
+            other => {
+                ok = false;
+                println!("IT ← consumer over TLS: [{tcp_name}] failed: {other:?}");
+            }
+        }
+        match datagrams_read {
+            Ok(Ok(Ok(digests))) => {
+                let intact = datagrams.iter().filter(|d| digests.contains(&d.sha256)).count();
+                ok &= intact == datagrams.len();
+                println!(
+                    "IT ← consumer {} over QUIC {}: [{udp_name}] {} records, {intact} of {} sent match",
+                    mtls.datagram_identity,
+                    mtls.addr,
+                    digests.len(),
+                    datagrams.len()
+                );
+            }
+            other => {
+                ok = false;
+                println!("IT ← consumer over QUIC: [{udp_name}] failed: {other:?}");
+            }
+        }
+    }
     send.stop(Duration::from_secs(5));
     recv.stop(Duration::from_secs(5));
+    if let Some(mtls) = &mtls {
+        println!();
+        println!("The spool keeps every record; read it yourself with:");
+        println!(
+            "  target/release/weir sub --server {} --ca {} --cert {} --key {} --channel {tcp_name} --from earliest --stop-at-end > /tmp/historian.bin",
+            mtls.addr,
+            mtls.ca.display(),
+            mtls.stream_client.cert.display(),
+            mtls.stream_client.key.display(),
+        );
+        println!("  (start the pair first: target/release/weir-recv --policy {})", args.policy.display());
+    }
     println!();
     if ok {
         println!("demo passed: everything crossed the one-way link intact");
@@ -128,5 +192,117 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("demo FAILED: see the logs in {}", args.logs.display());
         Ok(ExitCode::from(1))
+    }
+}
+
+/// The demo's consumers over mutual TLS: one per channel, each with its own identity.
+struct Mtls {
+    addr: std::net::SocketAddr,
+    ca: PathBuf,
+    stream_channel: String,
+    stream_identity: String,
+    stream_client: ClientFiles,
+    datagram_channel: String,
+    datagram_identity: String,
+    datagram_client: ClientFiles,
+}
+
+type Follower<T> = tokio::task::JoinHandle<anyhow::Result<T>>;
+
+/// Creates the dev PKI the policy's `[recv.serve]` names (if missing) and a client certificate
+/// for the first identity granted each demo channel. `None` when the policy serves no one.
+fn mtls_consumers(policy: &policy::Policy, stream: &str, datagram: &str) -> anyhow::Result<Option<Mtls>> {
+    let Some(serve) = policy.recv.as_ref().and_then(|r| r.serve.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(addr) = serve.tls.filter(|tls| serve.quic == Some(*tls)) else {
+        bail!("the demo needs [recv.serve] with tls and quic on the same address");
+    };
+    let dir = serve.client_ca.parent().unwrap_or(std::path::Path::new("."));
+    let expected = |name: &str| dir.join(name);
+    if serve.cert != expected("server.pem") || serve.key != expected("server.key") || serve.client_ca != expected("ca.pem") {
+        bail!("the demo creates ca.pem, server.pem and server.key in one directory; the policy's [recv.serve] must name them");
+    }
+    let pki = TestPki::create(dir, "weir dev CA").with_context(|| format!("cannot create the dev PKI in {}", dir.display()))?;
+    let identity = |channel: &str| {
+        policy
+            .channels
+            .iter()
+            .find(|c| c.name == channel)
+            .and_then(|c| c.consumers.first().cloned())
+            .with_context(|| format!("channel {channel} grants no consumer"))
+    };
+    let (stream_identity, datagram_identity) = (identity(stream)?, identity(datagram)?);
+    Ok(Some(Mtls {
+        addr,
+        ca: pki.ca_cert.clone(),
+        stream_channel: stream.to_owned(),
+        stream_client: pki.client(&stream_identity)?,
+        stream_identity,
+        datagram_channel: datagram.to_owned(),
+        datagram_client: pki.client(&datagram_identity)?,
+        datagram_identity,
+    }))
+}
+
+impl Mtls {
+    fn options(&self, client: &ClientFiles, transport: Transport) -> ClientOptions {
+        ClientOptions {
+            server: self.addr,
+            server_name: "localhost".to_owned(),
+            cert: client.cert.clone(),
+            key: client.key.clone(),
+            ca: self.ca.clone(),
+            transport,
+        }
+    }
+
+    /// Subscribes both channels from their current end; the stream's follower returns the
+    /// bytes and SHA-256 of the first stream that ends, the datagrams' the digests of `count`
+    /// records.
+    async fn follow(&self, count: u64) -> anyhow::Result<(Follower<(u64, String)>, Follower<Vec<String>>)> {
+        let latest = |channel: &str| {
+            vec![Subscription {
+                channel: channel.to_owned(),
+                from: StartAt::Latest,
+            }]
+        };
+        let (mut stream, _) =
+            Consumer::connect(&self.options(&self.stream_client, Transport::Tls), latest(&self.stream_channel)).await?;
+        let (mut datagrams, _) = Consumer::connect(
+            &self.options(&self.datagram_client, Transport::Quic),
+            latest(&self.datagram_channel),
+        )
+        .await?;
+        let stream_task = tokio::spawn(async move {
+            let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+            let mut bytes = 0u64;
+            loop {
+                match stream.next().await? {
+                    Some(Message::Record(r)) if r.kind == RecordKind::Data => {
+                        bytes += r.payload.len() as u64;
+                        hasher.update(&r.payload);
+                    }
+                    Some(Message::Record(r)) if matches!(r.kind, RecordKind::End | RecordKind::Abort) => break,
+                    Some(_) => {}
+                    None => bail!("the server closed the connection"),
+                }
+            }
+            Ok((bytes, weir::harness::hex(hasher.finish().as_ref())))
+        });
+        let datagram_task = tokio::spawn(async move {
+            let mut digests = Vec::new();
+            while (digests.len() as u64) < count {
+                match datagrams.next().await? {
+                    Some(Message::Record(r)) if r.kind == RecordKind::Data => {
+                        digests.push(weir::harness::hex(ring::digest::digest(&ring::digest::SHA256, &r.payload).as_ref()));
+                    }
+                    Some(_) => {}
+                    None => bail!("the server closed the connection"),
+                }
+            }
+            Ok(digests)
+        });
+        Ok((stream_task, datagram_task))
     }
 }
