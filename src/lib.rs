@@ -10,12 +10,14 @@
 //!   streams to consumers over mutual TLS.
 //! - [`consumer`]: the consumer protocol and client (`weir sub`).
 
+#[cfg(feature = "recv")]
 pub mod consumer;
 pub mod harness;
 pub mod keys;
 pub mod logging;
 pub mod net;
 pub mod observe;
+#[cfg(feature = "recv")]
 pub mod pki;
 pub mod policy;
 pub mod privilege;

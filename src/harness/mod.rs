@@ -5,6 +5,7 @@
 
 pub mod collect;
 pub mod drive;
+#[cfg(feature = "recv")]
 pub mod pki;
 pub mod process;
 pub mod relay;

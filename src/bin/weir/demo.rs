@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use weir::harness::collect::{TcpCollector, UdpCollector};
-use weir::harness::drive::{send_datagrams, send_stream, wait_for_log};
 use weir::consumer::client::{ClientOptions, Consumer, Transport};
 use weir::consumer::protocol::{Message, RecordKind, StartAt, Subscription};
+use weir::harness::collect::{TcpCollector, UdpCollector};
+use weir::harness::drive::{send_datagrams, send_stream, wait_for_log};
 use weir::harness::pki::{ClientFiles, TestPki};
 use weir::harness::process::{sibling_binary, Daemon};
 use weir::policy::{self, Sink, Source};
@@ -133,10 +133,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         datagrams.len()
     );
     if let (Some(mtls), Some((stream_task, datagram_task))) = (&mtls, followers) {
-        let stream = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), stream_task).await });
-        let datagrams_read = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(20), datagram_task).await
-        });
+        let stream =
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), stream_task).await });
+        let datagrams_read =
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(20), datagram_task).await });
         match stream {
             Ok(Ok(Ok((bytes, sha256)))) => {
                 let same = sha256 == sent.sha256 && bytes == sent.bytes;
@@ -183,7 +183,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             mtls.stream_client.cert.display(),
             mtls.stream_client.key.display(),
         );
-        println!("  (start the pair first: target/release/weir-recv --policy {})", args.policy.display());
+        println!(
+            "  (start the pair first: target/release/weir-recv --policy {})",
+            args.policy.display()
+        );
     }
     println!();
     if ok {
@@ -220,10 +223,14 @@ fn mtls_consumers(policy: &policy::Policy, stream: &str, datagram: &str) -> anyh
     };
     let dir = serve.client_ca.parent().unwrap_or(std::path::Path::new("."));
     let expected = |name: &str| dir.join(name);
-    if serve.cert != expected("server.pem") || serve.key != expected("server.key") || serve.client_ca != expected("ca.pem") {
+    if serve.cert != expected("server.pem")
+        || serve.key != expected("server.key")
+        || serve.client_ca != expected("ca.pem")
+    {
         bail!("the demo creates ca.pem, server.pem and server.key in one directory; the policy's [recv.serve] must name them");
     }
-    let pki = TestPki::create(dir, "weir dev CA").with_context(|| format!("cannot create the dev PKI in {}", dir.display()))?;
+    let pki = TestPki::create(dir, "weir dev CA")
+        .with_context(|| format!("cannot create the dev PKI in {}", dir.display()))?;
     let identity = |channel: &str| {
         policy
             .channels
@@ -267,8 +274,11 @@ impl Mtls {
                 from: StartAt::Latest,
             }]
         };
-        let (mut stream, _) =
-            Consumer::connect(&self.options(&self.stream_client, Transport::Tls), latest(&self.stream_channel)).await?;
+        let (mut stream, _) = Consumer::connect(
+            &self.options(&self.stream_client, Transport::Tls),
+            latest(&self.stream_channel),
+        )
+        .await?;
         let (mut datagrams, _) = Consumer::connect(
             &self.options(&self.datagram_client, Transport::Quic),
             latest(&self.datagram_channel),
@@ -283,7 +293,9 @@ impl Mtls {
                         bytes += r.payload.len() as u64;
                         hasher.update(&r.payload);
                     }
-                    Some(Message::Record(r)) if matches!(r.kind, RecordKind::End | RecordKind::Abort) => break,
+                    Some(Message::Record(r)) if matches!(r.kind, RecordKind::End | RecordKind::Abort) => {
+                        break
+                    }
                     Some(_) => {}
                     None => bail!("the server closed the connection"),
                 }
@@ -295,7 +307,9 @@ impl Mtls {
             while (digests.len() as u64) < count {
                 match datagrams.next().await? {
                     Some(Message::Record(r)) if r.kind == RecordKind::Data => {
-                        digests.push(weir::harness::hex(ring::digest::digest(&ring::digest::SHA256, &r.payload).as_ref()));
+                        digests.push(weir::harness::hex(
+                            ring::digest::digest(&ring::digest::SHA256, &r.payload).as_ref(),
+                        ));
                     }
                     Some(_) => {}
                     None => bail!("the server closed the connection"),
