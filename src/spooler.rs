@@ -13,6 +13,7 @@
 //!   after an fsync. [`SpoolView::changed`] ticks whenever any channel's status moved.
 //! - The receive time of a record is taken when the writer thread appends it (wall clock).
 //! - When the feed is dropped (the link thread stopped), the thread syncs every log and ends.
+//! - A spool directory that does not exist is created with mode 0700 (it holds data in clear).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -145,6 +146,19 @@ pub fn start(
         retain_bytes: spooling.retain,
         retain_age: spooling.retain_age,
     };
+    if !dir.exists() {
+        // The spool holds the data in clear: only the daemon's user may read it.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| SpoolError::Io {
+                path: dir.to_path_buf(),
+                op: "create directory",
+                source,
+            })?;
+    }
     let mut logs = HashMap::new();
     let mut views = BTreeMap::new();
     let mut feed_counters = HashMap::new();

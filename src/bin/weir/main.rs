@@ -150,7 +150,51 @@ fn check(file: &Path, format: Format) -> anyhow::Result<std::process::ExitCode> 
     print!("{}", Derived::of(&policy).text());
     println!();
     print!("{}", policy.channel_table());
+    print!("{}", consumer_summary(&policy));
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The spool, the consumer server and who may read which channel, for `weir check`.
+fn consumer_summary(policy: &policy::Policy) -> String {
+    use policy::units::{format_duration, format_size};
+    let Some(recv) = &policy.recv else {
+        return String::new();
+    };
+    let mut out = String::from("\n");
+    match &recv.spool {
+        None => out.push_str("spool           none (nothing is stored; no consumer server)\n"),
+        Some(dir) => {
+            let s = &recv.spooling;
+            out.push_str(&format!(
+                "spool           {} (segments of {}, fsync every {} or {}, keep {}{})\n",
+                dir.display(),
+                format_size(s.segment),
+                format_duration(s.fsync),
+                format_size(s.fsync_bytes),
+                s.retain.map_or("everything".to_owned(), format_size),
+                s.retain_age.map_or(String::new(), |age| format!(" and {}", format_duration(age))),
+            ));
+        }
+    }
+    if let Some(serve) = &recv.serve {
+        let on = |a: Option<std::net::SocketAddr>| a.map_or("off".to_owned(), |a| a.to_string());
+        out.push_str(&format!(
+            "consumers       tls {}, quic {}; client certificates from {}; at most {} connections\n",
+            on(serve.tls),
+            on(serve.quic),
+            serve.client_ca.display(),
+            serve.max_connections
+        ));
+        for channel in &policy.channels {
+            let who = if channel.consumers.is_empty() {
+                "nobody".to_owned()
+            } else {
+                channel.consumers.join(", ")
+            };
+            out.push_str(&format!("  {:<13} {who}\n", channel.name));
+        }
+    }
+    out
 }
 
 /// What the link protocol makes of the policy's link settings.
