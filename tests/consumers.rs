@@ -329,3 +329,128 @@ fn kill_9_during_heavy_writes_loses_no_fsynced_record_and_serves_no_corrupt_one(
     }
     site.stop();
 }
+
+#[test]
+fn weir_sub_writes_records_and_resumes_from_the_offset_it_printed() {
+    let site = start("consumer-cli", "");
+    let reader = site.pki.client(READER).unwrap();
+    send_datagrams(&site, 0, 50);
+    wait_durable(&site, "datagrams", 50);
+    let out = site.dir.join("out.jsonl");
+    let sub = |extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("sub")
+            .args(["--server", &site.serve.to_string(), "--server-name", "localhost"])
+            .arg("--ca")
+            .arg(&site.pki.ca_cert)
+            .arg("--cert")
+            .arg(&reader.cert)
+            .arg("--key")
+            .arg(&reader.key)
+            .args(["--channel", "datagrams", "--format", "json", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let first = sub(&["--count", "20"]);
+    assert!(
+        first.contains("next offset 20 (resume with --from 20)"),
+        "{first}"
+    );
+    let second = sub(&["--from", "20", "--quic", "--stop-at-end"]);
+    assert!(second.contains("next offset 50"), "{second}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let texts: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        (0..50)
+            .map(|i| format!("datagram {i}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert!(lines.iter().enumerate().all(|(i, l)| l["offset"] == i as u64));
+    // A channel the certificate is not granted: a clear refusal and a failing exit code.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("sub")
+        .args(["--server", &site.serve.to_string(), "--server-name", "localhost"])
+        .arg("--ca")
+        .arg(&site.pki.ca_cert)
+        .arg("--cert")
+        .arg(&site.pki.client(SIEM).unwrap().cert)
+        .arg("--key")
+        .arg(&site.pki.client(SIEM).unwrap().key)
+        .args(["--channel", "stream"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("not granted") && stderr.contains(SIEM),
+        "{stderr}"
+    );
+    site.stop();
+}
+
+#[test]
+fn weir_pki_makes_a_ca_and_certificates_the_server_accepts() {
+    let dir = weir::harness::setup::scratch_dir("pki-cli").unwrap();
+    let pki_dir = dir.join("pki");
+    let weir = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("pki")
+            .args(args)
+            .arg("--dir")
+            .arg(&pki_dir)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    assert!(weir(&["init"]).0);
+    let (ok, again) = weir(&["init"]);
+    assert!(!ok && again.contains("already exists"), "{again}");
+    assert!(weir(&["issue", "server", "localhost", "127.0.0.1"]).0);
+    let (ok, client) = weir(&["issue", "client", READER]);
+    assert!(
+        ok && client.contains(&format!("consumers = [\"{READER}\"]")),
+        "{client}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for key in ["ca.key", "server.key", &format!("{READER}.key")] {
+        let mode = std::fs::metadata(pki_dir.join(key)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    // The files load as the server and consumer TLS configurations, and carry the identity.
+    let server = weir::consumer::tls::server_config(
+        &pki_dir.join("server.pem"),
+        &pki_dir.join("server.key"),
+        &pki_dir.join("ca.pem"),
+    );
+    let client = weir::consumer::tls::client_config(
+        &pki_dir.join(format!("{READER}.pem")),
+        &pki_dir.join(format!("{READER}.key")),
+        &pki_dir.join("ca.pem"),
+    );
+    assert!(server.is_ok() && client.is_ok());
+    let der = weir::consumer::tls::load_certs(&pki_dir.join(format!("{READER}.pem"))).unwrap();
+    assert_eq!(
+        weir::pki::identities(der[0].as_ref()).unwrap(),
+        vec![READER.to_owned()]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,7 +86,7 @@ pub struct Consumer {
     reader: Reader,
     // Kept open: the server takes the end of the consumer's stream for a disconnect.
     _writer: Writer,
-    _quic: Option<(quinn::Endpoint, quinn::Connection)>,
+    quic: Option<(quinn::Endpoint, quinn::Connection)>,
     buf: Vec<u8>,
 }
 
@@ -151,7 +151,7 @@ impl Consumer {
         let mut consumer = Consumer {
             reader,
             _writer: writer,
-            _quic: quic,
+            quic,
             buf: Vec::new(),
         };
         match consumer.next().await {
@@ -171,7 +171,7 @@ impl Consumer {
             Ok(Some(Message::Error { code, message })) => Err(ClientError::Refused { code, message }),
             Ok(message) => Ok(message),
             // QUIC reports the server closing the connection as an error, after all its data.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && self._quic.is_some() => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && self.quic.is_some() => Ok(None),
             Err(e) => Err(ClientError::Io(e)),
         }
     }

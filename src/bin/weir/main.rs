@@ -172,7 +172,8 @@ fn consumer_summary(policy: &policy::Policy) -> String {
                 format_duration(s.fsync),
                 format_size(s.fsync_bytes),
                 s.retain.map_or("everything".to_owned(), format_size),
-                s.retain_age.map_or(String::new(), |age| format!(" and {}", format_duration(age))),
+                s.retain_age
+                    .map_or(String::new(), |age| format!(" and {}", format_duration(age))),
             ));
         }
     }
