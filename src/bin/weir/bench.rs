@@ -20,8 +20,8 @@ pub struct BenchArgs {
     /// Bytes streamed per throughput run.
     #[arg(long, default_value_t = 2 << 30)]
     bytes: u64,
-    /// Run only this case (mtu1500, mtu9000, loss1, loss5, latency, pacing, priority);
-    /// default all.
+    /// Run only this case (mtu1500, mtu9000, loss1, loss5, latency, pacing, priority, spool,
+    /// consumers, live); default all.
     #[arg(long)]
     only: Option<String>,
     /// Pacing ceiling for every throughput run (default: each case's own; see `CASES`).
@@ -104,6 +104,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if args.only.as_deref().is_none_or(|o| o == "priority") {
         super::bench_flow::priority()?;
+    }
+    if args.only.as_deref().is_none_or(|o| o == "spool") {
+        super::bench_spool::spool(args.bytes)?;
+    }
+    if args.only.as_deref().is_none_or(|o| o == "consumers") {
+        super::bench_spool::consumers(args.bytes)?;
+    }
+    if args.only.as_deref().is_none_or(|o| o == "live") {
+        super::bench_spool::live(args.bytes)?;
     }
     Ok(ExitCode::SUCCESS)
 }

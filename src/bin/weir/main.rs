@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_flow;
+mod bench_spool;
 mod demo;
 mod pki;
 mod sub;
