@@ -614,8 +614,10 @@ pub fn identities(cert_der: &[u8]) -> Result<Vec<String>, PkiError> {
         .general_names
         .iter()
         .filter_map(|name| match name {
-            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-            GeneralName::URI(uri) => Some((*uri).to_owned()),
+            // DNS names and URIs share one namespace in the policy, told apart by `:`: a DNS SAN
+            // with a `:` or a URI SAN without one could pose as the other kind, so neither counts.
+            GeneralName::DNSName(dns) if !dns.contains(':') => Some((*dns).to_owned()),
+            GeneralName::URI(uri) if uri.contains(':') => Some((*uri).to_owned()),
             _ => None,
         })
         .collect())

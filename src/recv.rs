@@ -105,7 +105,7 @@ impl Dispatch {
                 let sinks = self.sinks.get_mut(&channel).filter(|sinks| !sinks.is_empty());
                 // Copies only when more than one place takes the bytes.
                 let mut payload = Some(payload);
-                if let Some(spool) = &self.spool {
+                if let Some(spool) = &mut self.spool {
                     let bytes = match sinks {
                         Some(_) => payload.clone().unwrap_or_default(),
                         None => payload.take().unwrap_or_default(),
@@ -135,7 +135,7 @@ impl Dispatch {
                     "stream broken by loss; resetting it"
                 );
                 self.fanout(channel, || SinkEvent::Broken { stream });
-                if let Some(spool) = &self.spool {
+                if let Some(spool) = &mut self.spool {
                     // The receiver cut the stream: no message carries this abort, so seq 0.
                     spool.offer(channel, 0, stream, RecordKind::Abort, Vec::new());
                 }
@@ -145,7 +145,7 @@ impl Dispatch {
                 first_seq,
                 count,
             } => {
-                if let Some(spool) = &self.spool {
+                if let Some(spool) = &mut self.spool {
                     spool.offer(
                         channel,
                         first_seq,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{read, runtime, send_datagrams, start, wait_durable, Site, READER};
 use weir::consumer::client::{ClientError, Consumer, Transport};
-use weir::consumer::protocol::{GapReason, Message, StartAt, Subscription};
+use weir::consumer::protocol::{GapReason, Message, RecordKind, StartAt, Subscription};
 
 fn metric(site: &Site, series: &str) -> f64 {
     let text = weir::status::get(&format!("http://{}/metrics", site.metrics)).unwrap_or_default();
@@ -357,10 +357,24 @@ fn a_full_disk_stops_the_channel_with_counted_drops_and_it_resumes_when_space_is
         socket.send_to(&padded(i), site.conduit.udp.0).unwrap();
     }
     let end = stored.len() as u64;
-    wait_durable(&site, "datagrams", end + 10);
+    // One loss record for what the full disk refused, then the new records.
+    wait_durable(&site, "datagrams", end + 11);
     assert_eq!(metric(&site, full), 0.0);
     assert!(site.recv.log_text().contains("event=\"spool_resumed\""));
-    let resumed = rt.block_on(read(&options, "datagrams", StartAt::Offset(end), usize::MAX));
+    let mut resumed = rt.block_on(read(&options, "datagrams", StartAt::Offset(end), usize::MAX));
+    let lost = resumed.remove(0);
+    assert_eq!(lost.kind, RecordKind::Lost);
+    let last_stored_seq = stored.last().unwrap().seq;
+    assert_eq!(
+        lost.seq,
+        last_stored_seq + 1,
+        "the loss starts after the last stored message"
+    );
+    assert_eq!(
+        lost.payload,
+        (refused as u64).to_be_bytes(),
+        "every refused message is in it"
+    );
     let payloads: Vec<Vec<u8>> = resumed.into_iter().map(|r| r.payload).collect();
     assert_eq!(payloads, (1000..1010).map(padded).collect::<Vec<_>>());
     site.stop();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::protocol::{read_message, ErrorCode, Message, Start, Subscription};
+use super::protocol::{read_message, ErrorCode, Message, Start, Subscription, MAX_FRAME};
 use super::tls::{client_config, TlsConfigError};
 
 /// Which transport to use.
@@ -131,7 +131,12 @@ impl Consumer {
                     (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
                 };
                 let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| connect_error(e.to_string()))?;
-                endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+                let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+                let mut transport = quinn::TransportConfig::default();
+                // The server may wait long between records: keep the path (and NATs) alive.
+                transport.keep_alive_interval(Some(std::time::Duration::from_secs(10)));
+                client.transport_config(Arc::new(transport));
+                endpoint.set_default_client_config(client);
                 let connection = endpoint
                     .connect(options.server, &options.server_name)
                     .map_err(|e| connect_error(e.to_string()))?
@@ -167,7 +172,7 @@ impl Consumer {
 
     /// The next message from the server; `Ok(None)` when it closed the session cleanly.
     pub async fn next(&mut self) -> Result<Option<Message>, ClientError> {
-        match read_message(&mut self.reader, &mut self.buf).await {
+        match read_message(&mut self.reader, &mut self.buf, MAX_FRAME).await {
             Ok(Some(Message::Error { code, message })) => Err(ClientError::Refused { code, message }),
             Ok(message) => Ok(message),
             // QUIC reports the server closing the connection as an error, after all its data.

@@ -480,9 +480,17 @@ fn decode_subscribe(r: &mut Reader<'_>) -> Result<Message, ProtocolError> {
     Ok(Message::Subscribe(subscriptions))
 }
 
+/// Largest `Subscribe` frame: 64 channels with the longest names.
+pub const MAX_SUBSCRIBE_FRAME: usize = 3 + MAX_SUBSCRIPTIONS * (1 + 255 + 1 + 8);
+
 /// Reads one message from a byte stream; `Ok(None)` at a clean end of stream between messages.
-/// `buf` is reused between calls; it never grows beyond [`MAX_FRAME`].
-pub async fn read_message<R>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<Message>>
+/// `buf` is reused between calls; it never grows beyond `max` bytes ([`MAX_FRAME`] for a
+/// consumer; the server reads only a `Subscribe`, [`MAX_SUBSCRIBE_FRAME`]).
+pub async fn read_message<R>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<Message>>
 where
     R: tokio::io::AsyncRead + Unpin,
 {
@@ -494,7 +502,7 @@ where
         Err(e) => return Err(e),
     }
     let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
-    if len == 0 || len > MAX_FRAME {
+    if len == 0 || len > max.min(MAX_FRAME) {
         return Err(invalid(ProtocolError::FrameLength(len)));
     }
     buf.clear();
@@ -599,12 +607,23 @@ mod tests {
         let mut buf = Vec::new();
         let mut reader = &bytes[..];
         assert_eq!(
-            read_message(&mut reader, &mut buf).await.unwrap(),
+            read_message(&mut reader, &mut buf, MAX_FRAME).await.unwrap(),
             Some(Message::Keepalive)
         );
-        assert_eq!(read_message(&mut reader, &mut buf).await.unwrap(), None);
+        assert_eq!(
+            read_message(&mut reader, &mut buf, MAX_FRAME).await.unwrap(),
+            None
+        );
         let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
-        let error = read_message(&mut &huge[..], &mut buf).await.unwrap_err();
+        let error = read_message(&mut &huge[..], &mut buf, MAX_FRAME)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+        // The server reads only a Subscribe, so it takes far less.
+        let big = ((MAX_SUBSCRIBE_FRAME + 1) as u32).to_be_bytes();
+        let error = read_message(&mut &big[..], &mut buf, MAX_SUBSCRIBE_FRAME)
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
         assert!(buf.capacity() < 1024, "never allocated the claimed length");
     }

@@ -159,7 +159,7 @@ impl Server {
                 .max_concurrent_bidi_streams(1u8.into())
                 .max_concurrent_uni_streams(0u8.into())
                 .max_idle_timeout(quinn::IdleTimeout::try_from(serve.idle_timeout).ok())
-                .keep_alive_interval(Some(serve.idle_timeout / 3))
+                .keep_alive_interval(Some((serve.idle_timeout / 3).min(Duration::from_secs(10))))
                 // Room in flight for a fast consumer on a LAN: 16 MiB per stream and connection.
                 .stream_receive_window((16u32 << 20).into())
                 .receive_window((16u32 << 20).into())

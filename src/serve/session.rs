@@ -23,6 +23,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 use super::Shared;
 use crate::consumer::protocol::{
     encode_record_header, read_message, ErrorCode, GapReason, Message, Record, Start, StartAt, Subscription,
+    MAX_SUBSCRIBE_FRAME,
 };
 use crate::spool::{Cursor, GapReason as SpoolGap, Item};
 use crate::spooler::ChannelView;
@@ -45,6 +46,36 @@ pub(super) struct Peer {
     pub identities: Vec<String>,
 }
 
+/// Writes `out` to the consumer; gives up when a single write makes no progress for `limit`
+/// (a consumer may be slow, not stalled).
+async fn write<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<(), String> {
+    let mut written = 0;
+    while written < out.len() {
+        let rest = out.get(written..).unwrap_or_default();
+        match timeout(limit, writer.write(rest)).await {
+            Ok(Ok(0)) => return Err("the consumer closed the connection".to_owned()),
+            Ok(Ok(n)) => written += n,
+            Ok(Err(error)) => return Err(format!("write failed: {error}")),
+            Err(_) => {
+                return Err(format!(
+                    "the consumer accepted no data for {} s (idle timeout): disconnected",
+                    limit.as_secs_f32()
+                ))
+            }
+        }
+    }
+    out.clear();
+    match timeout(limit, writer.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("write failed: {error}")),
+        Err(_) => Err("flush timed out (idle timeout): disconnected".to_owned()),
+    }
+}
+
 /// Runs a session to its end. `deadline` bounds the wait for the subscription.
 pub(super) async fn run<R, W>(
     shared: Arc<Shared>,
@@ -57,7 +88,7 @@ pub(super) async fn run<R, W>(
     W: AsyncWrite + Unpin + Send,
 {
     let mut buf = Vec::new();
-    let request = match timeout_at(deadline, read_message(&mut reader, &mut buf)).await {
+    let request = match timeout_at(deadline, read_message(&mut reader, &mut buf, MAX_SUBSCRIBE_FRAME)).await {
         Err(_) => Err((
             ErrorCode::Timeout,
             "no subscription before the handshake timeout".to_owned(),
@@ -114,13 +145,12 @@ fn authorize(
     let mut channels = Vec::with_capacity(subscriptions.len());
     for (index, subscription) in subscriptions.iter().enumerate() {
         let name = &subscription.channel;
-        let Some(view) = shared.spool.channels.get(name) else {
-            return Err((ErrorCode::UnknownChannel, format!("there is no channel {name:?}")));
-        };
+        let view = shared.spool.channels.get(name);
         let granted = grants
             .get(name)
             .is_some_and(|allowed| peer.identities.iter().any(|id| allowed.contains(id)));
-        if !granted {
+        // An unknown channel is refused like one not granted: names are not disclosed.
+        let Some(view) = view.filter(|_| granted) else {
             shared.counters.denied.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 event = "consumer_denied",
@@ -133,12 +163,12 @@ fn authorize(
             return Err((
                 ErrorCode::Forbidden,
                 format!(
-                    "channel {name:?} is not granted to {:?}; the policy's `consumers` of the channel \
+                    "no channel {name:?} is granted to {:?}; the policy's `consumers` of the channel \
                      must list one of these identities",
                     peer.identities
                 ),
             ));
-        }
+        };
         let status = *view.status.borrow();
         let from = match subscription.from {
             StartAt::Earliest => status.start,
@@ -178,32 +208,6 @@ async fn refuse<W: AsyncWrite + Unpin>(writer: &mut W, code: ErrorCode, message:
     .await;
 }
 
-async fn write<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    out: &mut Vec<u8>,
-    limit: Duration,
-) -> Result<(), String> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match timeout(limit, async {
-        writer.write_all(out).await?;
-        writer.flush().await
-    })
-    .await
-    {
-        Ok(Ok(())) => {
-            out.clear();
-            Ok(())
-        }
-        Ok(Err(error)) => Err(format!("write failed: {error}")),
-        Err(_) => Err(format!(
-            "the consumer accepted no data for {} s (idle timeout): disconnected",
-            limit.as_secs_f32()
-        )),
-    }
-}
-
 async fn stream<R, W>(
     shared: &Shared,
     channels: &mut [Subscribed],
@@ -216,6 +220,8 @@ where
     W: AsyncWrite + Unpin + Send,
 {
     let idle = shared.idle_timeout;
+    let keepalive_every = (idle / 3).min(Duration::from_secs(10));
+    let mut next_keepalive = Instant::now() + keepalive_every;
     let mut changed = shared.spool.changed.clone();
     let mut items = Vec::new();
     loop {
@@ -244,32 +250,46 @@ where
                 (cursor, batch, result)
             })
             .await;
-            let (cursor, batch, result) = read.map_err(|e| format!("spool reader failed: {e}"))?;
+            let (cursor, batch, result) = match read {
+                Ok(read) => read,
+                Err(error) => {
+                    return unavailable(writer, out, idle, format!("spool reader failed: {error}")).await
+                }
+            };
             items = batch;
+            channel.cursor = Some(cursor);
             if let Err(error) = result {
                 tracing::error!(channel = %channel.view.name, %error, "spool read failed");
-                return Err(format!("spool read failed: {error}"));
+                return unavailable(writer, out, idle, format!("spool read failed: {error}")).await;
             }
-            channel.cursor = Some(cursor);
+            // Only a read that returned something is progress: an emptied directory must not spin.
+            if items.is_empty() {
+                continue;
+            }
             channel.caught_up_sent = false;
             progressed = true;
             encode_items(shared, channel.index, &channel.view.name, &mut items, out);
             write(writer, out, idle).await?;
+            next_keepalive = Instant::now() + keepalive_every;
         }
         if progressed {
             continue;
         }
-        write(writer, out, idle).await?;
+        if !out.is_empty() {
+            write(writer, out, idle).await?;
+            next_keepalive = Instant::now() + keepalive_every;
+        }
         let mut probe = [0u8; 1];
         tokio::select! {
             result = changed.changed() => {
                 if result.is_err() {
-                    return Err("the spool stopped".to_owned());
+                    return unavailable(writer, out, idle, "weir-recv is stopping".to_owned()).await;
                 }
             }
-            () = tokio::time::sleep(idle / 3) => {
+            () = tokio::time::sleep_until(next_keepalive) => {
                 Message::Keepalive.encode(out);
                 write(writer, out, idle).await?;
+                next_keepalive = Instant::now() + keepalive_every;
             }
             read = reader.read(&mut probe) => {
                 return match read {
@@ -287,6 +307,22 @@ where
             }
         }
     }
+}
+
+/// Tells the consumer the server cannot go on, and ends the session.
+async fn unavailable<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    idle: Duration,
+    reason: String,
+) -> Result<(), String> {
+    Message::Error {
+        code: ErrorCode::Unavailable,
+        message: reason.clone(),
+    }
+    .encode(out);
+    let _ = write(writer, out, idle).await;
+    Err(reason)
 }
 
 fn encode_items(shared: &Shared, index: u8, name: &str, items: &mut Vec<Item>, out: &mut Vec<u8>) {

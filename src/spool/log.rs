@@ -51,6 +51,10 @@ pub struct ChannelLog {
     needs_truncate: bool,
     /// Reused encode buffer.
     buf: Vec<u8>,
+    /// An fsync failed. Linux may have dropped the dirty pages and marked them clean, so a later
+    /// fsync could "succeed" over lost data: `durable` never moves again and appends are
+    /// refused until the daemon is restarted (recovery then re-reads what is really on disk).
+    sync_failed: bool,
 }
 
 impl ChannelLog {
@@ -126,6 +130,7 @@ impl ChannelLog {
             bytes,
             unsynced_bytes: 0,
             unsynced_since: None,
+            sync_failed: false,
             full: false,
             refuse_until: None,
             needs_truncate: false,
@@ -148,6 +153,11 @@ impl ChannelLog {
         }
         if records.is_empty() {
             return Ok(self.end..self.end);
+        }
+        if self.sync_failed {
+            return Err(AppendError::Io(io::Error::other(
+                "an fsync of this channel's spool failed earlier; check the disk and restart weir-recv",
+            )));
         }
         if self.full && self.refuse_until.is_some_and(|until| now < until) {
             return Err(AppendError::Full(io::Error::new(
@@ -223,12 +233,22 @@ impl ChannelLog {
     }
 
     fn sync_active(&mut self) -> Result<(), IoAt> {
+        if self.sync_failed {
+            return Err(IoAt::new(
+                &self.active_path(),
+                "fsync",
+                io::Error::other("an earlier fsync failed; restart weir-recv after checking the disk"),
+            ));
+        }
         if self.durable == self.end && self.unsynced_since.is_none() {
             return Ok(());
         }
-        self.active
-            .sync_data()
-            .map_err(|e| IoAt::new(&self.active_path(), "fsync", e))?;
+        if let Err(e) = self.active.sync_data() {
+            // Sticky: see `sync_failed`. No retry loop either: nothing is due any more.
+            self.sync_failed = true;
+            self.unsynced_since = None;
+            return Err(IoAt::new(&self.active_path(), "fsync", e));
+        }
         self.durable = self.end;
         self.unsynced_bytes = 0;
         self.unsynced_since = None;

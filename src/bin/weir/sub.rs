@@ -36,8 +36,9 @@ pub struct SubArgs {
     /// The CA that signed the server's certificate (PEM).
     #[arg(long)]
     ca: PathBuf,
-    /// Channel to read; repeat for several (records are then interleaved).
-    #[arg(long = "channel", required = true, value_name = "NAME")]
+    /// Channel to read; repeat for several (records are then interleaved). NAME@OFFSET starts
+    /// that channel at OFFSET, whatever --from says (to resume several channels at once).
+    #[arg(long = "channel", required = true, value_name = "NAME[@OFFSET]")]
     channels: Vec<String>,
     /// Where to start: `earliest` (oldest stored), `latest` (new records only) or an offset.
     #[arg(long, default_value = "earliest")]
@@ -111,16 +112,22 @@ async fn subscribe(args: SubArgs) -> anyhow::Result<ExitCode> {
             Transport::Tls
         },
     };
-    let subscriptions = args
-        .channels
-        .iter()
-        .map(|channel| Subscription {
-            channel: channel.clone(),
-            from: args.from,
-        })
-        .collect();
+    let mut subscriptions = Vec::new();
+    for channel in &args.channels {
+        let (name, from) = match channel.split_once('@') {
+            Some((name, offset)) => {
+                let offset = offset
+                    .parse()
+                    .with_context(|| format!("--channel {channel:?}: the offset after @ is not a number"))?;
+                (name.to_owned(), StartAt::Offset(offset))
+            }
+            None => (channel.clone(), args.from),
+        };
+        subscriptions.push(Subscription { channel: name, from });
+    }
+    let names: Vec<String> = subscriptions.iter().map(|s| s.channel.clone()).collect();
     let (mut consumer, starts) = Consumer::connect(&options, subscriptions).await?;
-    for (name, start) in args.channels.iter().zip(&starts) {
+    for (name, start) in names.iter().zip(&starts) {
         eprintln!(
             "weir sub: {name}: reading from offset {} (stored up to {})",
             start.start, start.end
@@ -146,14 +153,17 @@ async fn subscribe(args: SubArgs) -> anyhow::Result<ExitCode> {
         next: starts.iter().map(|s| Some(s.start)).collect(),
         started: Instant::now(),
     };
-    let mut caught_up = vec![false; args.channels.len()];
+    let mut caught_up = vec![false; names.len()];
     let every = Duration::from_secs(args.progress);
     let mut last_report = Instant::now();
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result: anyhow::Result<()> = async {
         loop {
             let message = tokio::select! {
                 message = consumer.next() => message?,
-                _ = tokio::signal::ctrl_c() => break,
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
             };
             let Some(message) = message else {
                 eprintln!("weir sub: the server closed the connection");
@@ -161,21 +171,22 @@ async fn subscribe(args: SubArgs) -> anyhow::Result<ExitCode> {
             };
             match message {
                 Message::Record(record) => {
+                    write_record(&mut out, args.format, &names, &record)?;
+                    // Only once its bytes are handed to the output is a record "read".
                     if let Some(next) = progress.next.get_mut(usize::from(record.channel)) {
-                        *next = Some(record.offset + 1);
+                        *next = Some(record.offset.saturating_add(1));
                     }
                     if let Some(flag) = caught_up.get_mut(usize::from(record.channel)) {
                         *flag = false;
                     }
                     progress.records += 1;
                     progress.bytes += record.payload.len() as u64;
-                    write_record(&mut out, args.format, &args.channels, &record)?;
                     if args.count.is_some_and(|count| progress.records >= count) {
                         break;
                     }
                 }
                 Message::Gap { channel, from, to, reason } => {
-                    let name = channel_name(&args.channels, channel);
+                    let name = channel_name(&names, channel);
                     let why = match reason {
                         GapReason::Retention => "deleted by retention before they were read",
                         GapReason::Corrupt => "corrupt on disk, never served",
@@ -203,7 +214,7 @@ async fn subscribe(args: SubArgs) -> anyhow::Result<ExitCode> {
             }
             if !every.is_zero() && last_report.elapsed() >= every {
                 out.flush()?;
-                report(&args.channels, &progress);
+                report(&names, &progress);
                 last_report = Instant::now();
             }
         }
@@ -211,10 +222,15 @@ async fn subscribe(args: SubArgs) -> anyhow::Result<ExitCode> {
     }
     .await;
     out.flush().context("writing the records")?;
-    report(&args.channels, &progress);
-    for (name, next) in args.channels.iter().zip(&progress.next) {
+    report(&names, &progress);
+    for (name, next) in names.iter().zip(&progress.next) {
         if let Some(next) = next {
-            eprintln!("weir sub: {name}: next offset {next} (resume with --from {next})");
+            let resume = if names.len() == 1 {
+                format!("--from {next}")
+            } else {
+                format!("--channel {name}@{next}")
+            };
+            eprintln!("weir sub: {name}: next offset {next} (resume with {resume})");
         }
     }
     result?;

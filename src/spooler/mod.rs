@@ -1,0 +1,190 @@
+//! The spool's writer thread: takes what the link thread delivers, appends it to each channel's
+//! log ([`crate::spool`]), fsyncs on schedule, applies retention, and publishes each log's
+//! [`LogStatus`] to the consumer server.
+//!
+//! Contract:
+//! - The link thread never waits on the disk: [`SpoolFeed::offer`] queues without blocking, in
+//!   a queue bounded in bytes (`recv.queue`) and in entries; what does not fit is dropped and
+//!   counted per channel (`drops_queue`) with a warning.
+//! - A channel whose disk is full refuses records (`drops_full`, an `event="spool_full"` error
+//!   once, then a summary when it recovers); the others go on. Records already stored are
+//!   never touched by a failed write (the log truncates back to its last whole record).
+//! - Consumers see a record only once it is fsynced: the published `durable` offset only moves
+//!   after an fsync. [`SpoolView::changed`] ticks whenever any channel's status moved.
+//! - The receive time of a record is taken when the writer thread appends it (wall clock).
+//! - When the feed is dropped (the link thread stopped), the thread syncs every log and ends.
+//! - A spool directory that does not exist is created with mode 0700 (it holds data in clear).
+
+mod feed;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::policy::Spooling;
+use crate::spool::{ChannelLog, LogConfig, LogStatus, SpoolError};
+use feed::LossSpan;
+pub use feed::SpoolFeed;
+
+/// Entries the spool queue holds at most, whatever their size.
+pub const MAX_QUEUED_RECORDS: usize = 65_536;
+/// Most records appended in one write.
+pub(crate) const BATCH_RECORDS: usize = 1024;
+/// Most payload bytes appended in one write.
+pub(crate) const BATCH_BYTES: usize = 4 << 20;
+/// Longest sleep of the writer thread when nothing is due.
+pub(crate) const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// Counters of one channel's spool.
+#[derive(Debug, Default)]
+pub struct SpoolCounters {
+    /// Records stored.
+    pub records: AtomicU64,
+    /// Payload bytes stored.
+    pub bytes: AtomicU64,
+    /// Records refused because the disk was full.
+    pub drops_full: AtomicU64,
+    /// Records dropped because the spool queue was full (the disk could not keep up).
+    pub drops_queue: AtomicU64,
+    /// Records lost to another write error.
+    pub drops_error: AtomicU64,
+    /// Whether the channel is refusing records for a full disk now.
+    pub full: AtomicBool,
+}
+
+/// One channel as the consumer server sees it.
+#[derive(Debug, Clone)]
+pub struct ChannelView {
+    /// The channel's name.
+    pub name: String,
+    /// Its log's directory.
+    pub dir: PathBuf,
+    /// Its log's status, updated after every write, fsync and retention pass.
+    pub status: watch::Receiver<LogStatus>,
+    /// Its counters.
+    pub counters: Arc<SpoolCounters>,
+}
+
+/// The spool as the consumer server and the metrics see it.
+#[derive(Debug, Clone)]
+pub struct SpoolView {
+    /// Every channel, by name.
+    pub channels: BTreeMap<String, ChannelView>,
+    /// Ticks whenever any channel's status changed.
+    pub changed: watch::Receiver<u64>,
+}
+
+struct Channel {
+    name: String,
+    log: ChannelLog,
+    status: watch::Sender<LogStatus>,
+    counters: Arc<SpoolCounters>,
+    refused_since_full: u64,
+    /// Messages the writer could not store (disk full, write error), recorded as lost with the
+    /// next record it stores.
+    lost: Option<LossSpan>,
+    /// Writes are failing (not for a full disk): logged once, until one succeeds.
+    failing: bool,
+}
+
+/// Opens (and recovers) every channel's log under `dir` and starts the writer thread.
+/// `channels` are (id, name); each log lives in `dir/<name>`.
+pub fn start(
+    dir: &Path,
+    spooling: &Spooling,
+    channels: &[(u32, String)],
+    queue_limit: usize,
+) -> Result<(SpoolFeed, SpoolView, JoinHandle<()>), SpoolError> {
+    let config = || LogConfig {
+        segment_bytes: spooling.segment,
+        fsync_interval: spooling.fsync,
+        fsync_bytes: spooling.fsync_bytes,
+        retain_bytes: spooling.retain,
+        retain_age: spooling.retain_age,
+    };
+    if !dir.exists() {
+        // The spool holds the data in clear: only the daemon's user may read it.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| SpoolError::Io {
+                path: dir.to_path_buf(),
+                op: "create directory",
+                source,
+            })?;
+    }
+    let mut logs = HashMap::new();
+    let mut views = BTreeMap::new();
+    let mut feed_counters = HashMap::new();
+    for (id, name) in channels {
+        let channel_dir = dir.join(name);
+        let (log, recovery) = ChannelLog::open(&channel_dir, config())?;
+        let status = log.status();
+        tracing::info!(
+            channel = %name,
+            dir = %channel_dir.display(),
+            segments = recovery.segments,
+            start = status.start,
+            end = status.end,
+            truncated_bytes = recovery.truncated_bytes,
+            "spool opened"
+        );
+        if recovery.truncated_bytes > 0 {
+            tracing::warn!(
+                channel = %name,
+                truncated_bytes = recovery.truncated_bytes,
+                "spool: a torn tail (records never fsynced, from a crash) was cut off"
+            );
+        }
+        let (tx, rx) = watch::channel(status);
+        let counters = Arc::new(SpoolCounters::default());
+        feed_counters.insert(*id, counters.clone());
+        views.insert(
+            name.clone(),
+            ChannelView {
+                name: name.clone(),
+                dir: channel_dir,
+                status: rx,
+                counters: counters.clone(),
+            },
+        );
+        logs.insert(
+            *id,
+            Channel {
+                name: name.clone(),
+                log,
+                status: tx,
+                counters,
+                refused_since_full: 0,
+                lost: None,
+                failing: false,
+            },
+        );
+    }
+    let (tx, rx) = flume::bounded(MAX_QUEUED_RECORDS);
+    let (changed_tx, changed_rx) = watch::channel(0u64);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer_queued = queued.clone();
+    let thread = std::thread::Builder::new()
+        .name("spool".into())
+        .spawn(move || writer::run(logs, rx, writer_queued, changed_tx))
+        .map_err(|source| SpoolError::Io {
+            path: dir.to_path_buf(),
+            op: "start the writer thread",
+            source,
+        })?;
+    let feed = SpoolFeed::new(tx, queued, queue_limit, feed_counters);
+    let view = SpoolView {
+        channels: views,
+        changed: changed_rx,
+    };
+    Ok((feed, view, thread))
+}
