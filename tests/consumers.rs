@@ -397,7 +397,7 @@ fn weir_sub_writes_records_and_resumes_from_the_offset_it_printed() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("not granted") && stderr.contains(SIEM),
+        stderr.contains("is granted to") && stderr.contains(SIEM),
         "{stderr}"
     );
     site.stop();
