@@ -144,7 +144,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut server = None;
     if let Some(dir) = &side.spool {
         let channels: Vec<(u32, String)> = policy.channels.iter().map(|c| (c.id.0, c.name.clone())).collect();
-        let (feed, spool_view, thread) = weir::spooler::start(dir, &side.spooling, &channels, side.queue)
+        let (feed, spool_view, thread) = weir::spooler::start(dir, &side.spooling, &channels)
             .with_context(|| format!("recv.spool: cannot open the spool in {}", dir.display()))?;
         dispatch.set_spool(feed);
         spool_thread = Some(thread);

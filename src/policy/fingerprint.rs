@@ -136,6 +136,7 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
             if recv.spool.is_some() {
                 let spooling = &recv.spooling;
                 lines.put("recv.segment", spooling.segment);
+                lines.put("recv.spool_queue", spooling.queue);
                 lines.put("recv.fsync_ns", spooling.fsync.as_nanos());
                 lines.put("recv.fsync_bytes", spooling.fsync_bytes);
                 lines.put(

@@ -41,6 +41,7 @@ impl Policy {
                 "state": path(&recv.state),
                 "metrics": recv.metrics.map(|m| m.to_string()),
                 "segment": recv.spooling.segment,
+                "spool_queue": recv.spooling.queue,
                 "fsync_ns": nanos(recv.spooling.fsync),
                 "fsync_bytes": recv.spooling.fsync_bytes,
                 "retain": recv.spooling.retain,

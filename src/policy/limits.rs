@@ -69,6 +69,10 @@ pub const DEFAULT_RECV_STATE: &str = "/var/lib/weir/recv.state";
 pub const DEFAULT_SEGMENT: u64 = 64 << 20;
 /// `recv.segment` range: 64 KiB to 4 GiB.
 pub const SEGMENT_RANGE: RangeInclusive<u64> = (64 << 10)..=(4 << 30);
+/// `recv.spool_queue` default: bytes waiting for the spool writer.
+pub const DEFAULT_SPOOL_QUEUE: u64 = 128 << 20;
+/// `recv.spool_queue` range: 1 MiB to 8 GiB.
+pub const SPOOL_QUEUE_RANGE: RangeInclusive<u64> = (1 << 20)..=(8 << 30);
 /// `recv.fsync` default: how long a record may wait for its fsync.
 pub const DEFAULT_FSYNC: Duration = Duration::from_millis(100);
 /// `recv.fsync` range, in ns: 1 ms to 60 s.

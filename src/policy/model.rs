@@ -122,6 +122,10 @@ pub struct RecvSide {
 pub struct Spooling {
     /// A channel's log rolls to a new segment file after this many bytes, default 64 MiB.
     pub segment: u64,
+    /// Most bytes waiting for the spool writer (all channels), default 128 MiB: room for the
+    /// disk's fsync stalls at link rate. Beyond it records are dropped, counted and recorded
+    /// as lost.
+    pub queue: usize,
     /// Records are fsynced at least this often, default 100 ms; consumers see a record only
     /// once it is fsynced.
     pub fsync: Duration,

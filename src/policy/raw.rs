@@ -85,6 +85,7 @@ pub(crate) struct RawRecv {
     pub state: Option<Spanned<String>>,
     pub metrics: Option<Spanned<String>>,
     pub segment: Option<Spanned<Scalar>>,
+    pub spool_queue: Option<Spanned<Scalar>>,
     pub fsync: Option<Spanned<Scalar>>,
     pub fsync_bytes: Option<Spanned<Scalar>>,
     pub retain: Option<Spanned<Scalar>>,

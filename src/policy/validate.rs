@@ -316,7 +316,7 @@ fn recv(
         .metrics
         .as_ref()
         .map(|m| address(m, "recv.metrics", Role::Listen, c));
-    let spooling = serve::spooling(raw, c);
+    let spooling = serve::spooling(raw, largest_message, c);
     let serve = raw.serve.as_ref().map(|serve| serve::serve(serve, c));
     if let (Some(serve), None) = (&raw.serve, &raw.spool) {
         c.error(

@@ -4,7 +4,7 @@
 //!
 //! Contract:
 //! - The link thread never waits on the disk: [`SpoolFeed::offer`] queues without blocking, in
-//!   a queue bounded in bytes (`recv.queue`) and in entries; what does not fit is dropped and
+//!   a queue bounded in bytes (`recv.spool_queue`) and in entries; what does not fit is dropped and
 //!   counted per channel (`drops_queue`) with a warning.
 //! - A channel whose disk is full refuses records (`drops_full`, an `event="spool_full"` error
 //!   once, then a summary when it recovers); the others go on. Records already stored are
@@ -99,7 +99,6 @@ pub fn start(
     dir: &Path,
     spooling: &Spooling,
     channels: &[(u32, String)],
-    queue_limit: usize,
 ) -> Result<(SpoolFeed, SpoolView, JoinHandle<()>), SpoolError> {
     let config = || LogConfig {
         segment_bytes: spooling.segment,
@@ -181,7 +180,7 @@ pub fn start(
             op: "start the writer thread",
             source,
         })?;
-    let feed = SpoolFeed::new(tx, queued, queue_limit, feed_counters);
+    let feed = SpoolFeed::new(tx, queued, spooling.queue, feed_counters);
     let view = SpoolView {
         channels: views,
         changed: changed_rx,

@@ -22,7 +22,20 @@ use crate::policy::model::{Serve, Spooling};
 use crate::policy::raw::{RawRecv, RawServe};
 
 /// The spool settings of `[recv]`.
-pub(super) fn spooling(raw: &RawRecv, c: &mut Collector<'_>) -> Option<Spooling> {
+pub(super) fn spooling(
+    raw: &RawRecv,
+    largest_message: Option<&(u64, String)>,
+    c: &mut Collector<'_>,
+) -> Option<Spooling> {
+    let queue = super::queue(
+        raw.spool_queue.as_ref(),
+        &(0..0),
+        "recv.spool_queue",
+        DEFAULT_SPOOL_QUEUE,
+        SPOOL_QUEUE_RANGE,
+        largest_message,
+        c,
+    );
     let segment = quantity(
         raw.segment.as_ref(),
         "recv.segment",
@@ -86,6 +99,7 @@ pub(super) fn spooling(raw: &RawRecv, c: &mut Collector<'_>) -> Option<Spooling>
     }
     Some(Spooling {
         segment,
+        queue: queue?,
         fsync: fsync?,
         fsync_bytes: fsync_bytes?,
         retain: Some(retain),
