@@ -637,10 +637,10 @@ pub fn live(bytes: u64) -> anyhow::Result<()> {
     let (fs, _) = filesystem(&std::env::temp_dir());
     println!();
     println!(
-        "live      both daemons, MTU 1500, spool in {} on {fs} (daemon defaults, recv.queue {}); a TCP \
+        "live      both daemons, MTU 1500, spool in {} on {fs} (daemon defaults, recv.spool_queue {}); a TCP \
          stream into weir-send, one TLS consumer following from latest; lag = end of sending → End record",
         std::env::temp_dir().display(),
-        size_label(limits::DEFAULT_RECV_QUEUE),
+        size_label(limits::DEFAULT_SPOOL_QUEUE),
     );
     println!(
         "{:<9} {:>9} {:>9} {:>11} {:>8} {:>15} {:>7} {:>8} {:>8} {:>9} {:>11} {:>7} {:>8}",
