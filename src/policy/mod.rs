@@ -12,8 +12,8 @@
 //!   `priority` are enforced by `weir-send` ([`Filter`], [`RateLimit`], [`Priority`]).
 //! - Parsing does no I/O except [`load`] reading the file: no DNS (addresses are literal
 //!   `IP:PORT`), no key file access (`link.key_file` is only a path; see [`crate::keys`]).
-//! - Relative paths (`link.key_file`, `recv.spool`) are resolved against the policy file's
-//!   directory.
+//! - Relative paths (`link.key_file`, `recv.spool`, `recv.state`, `recv.serve` files) are resolved
+//!   against the policy file's directory.
 //! - Both sides compute the same [`Fingerprint`] from the same file, wherever it is installed;
 //!   see [`fingerprint`].
 //!
@@ -36,6 +36,14 @@
 //! listen        = "192.0.2.2:5800"
 //! socket_buffer = "32 MiB"
 //! queue         = "32 MiB"        # per sink
+//! spool         = "/var/lib/weir/spool"  # durable per-channel logs (segment, fsync, retain, …)
+//!
+//! [recv.serve]                    # consumers over mutual TLS (CONSUMERS.md)
+//! tls       = "0.0.0.0:7443"
+//! quic      = "0.0.0.0:7443"
+//! cert      = "/etc/weir/server.pem"
+//! key       = "/etc/weir/server.key"
+//! client_ca = "/etc/weir/consumers-ca.pem"
 //!
 //! [[channel]]
 //! name         = "syslog"
@@ -47,6 +55,7 @@
 //! rate         = { bytes = "20 Mbit/s", messages = 1000, burst = "1 MiB", burst_messages = 100 }
 //! priority     = 2                             # 1 first … 3 bulk
 //! sinks        = [{ udp = "10.20.0.9:514" }]
+//! consumers    = ["siem.corp.example"]          # client-certificate identities (DNS/URI SAN)
 //! ```
 //!
 //! `policies/reference.toml` shows every field with its default and meaning.
