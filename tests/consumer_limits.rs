@@ -168,6 +168,15 @@ fn connections_are_bounded_and_silent_ones_are_closed() {
     ))
     .unwrap();
     drop(open);
+    // Wait for every slot to be free, or the next connection would be refused as busy.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&site, "weir_consumer_connections") > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "closed consumers' slots were never released"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // A TCP connection that never starts its handshake is closed after handshake_timeout (2 s).
     let mut silent = std::net::TcpStream::connect(site.serve).unwrap();
