@@ -12,7 +12,7 @@
 //! - At most `max_connections` connections exist at once over both transports; more are
 //!   closed at once (TCP) or refused (QUIC) and counted. Handshake plus subscription must
 //!   finish within `handshake_timeout`.
-//! - The session itself is in [`session`], identical over both transports.
+//! - The session itself is in `session.rs`, identical over both transports.
 
 mod session;
 

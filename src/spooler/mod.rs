@@ -5,10 +5,13 @@
 //! Contract:
 //! - The link thread never waits on the disk: [`SpoolFeed::offer`] queues without blocking, in
 //!   a queue bounded in bytes (`recv.spool_queue`) and in entries; what does not fit is dropped and
-//!   counted per channel (`drops_queue`) with a warning.
+//!   counted per channel (`drops_queue`), with one warning per run of drops (see `feed.rs`).
 //! - A channel whose disk is full refuses records (`drops_full`, an `event="spool_full"` error
 //!   once, then a summary when it recovers); the others go on. Records already stored are
-//!   never touched by a failed write (the log truncates back to its last whole record).
+//!   never touched by a failed write (the log truncates back to its last whole record). Other
+//!   write errors count as `drops_error` (`event="spool_write_failed"`, once per run).
+//! - Every message dropped on the way (queue, disk, write error) is stored as a `Lost` record
+//!   for its sequence range as soon as the channel stores again, ahead of what follows.
 //! - Consumers see a record only once it is fsynced: the published `durable` offset only moves
 //!   after an fsync. [`SpoolView::changed`] ticks whenever any channel's status moved.
 //! - The receive time of a record is taken when the writer thread appends it (wall clock).
