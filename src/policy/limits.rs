@@ -78,7 +78,7 @@ pub const DEFAULT_FSYNC: Duration = Duration::from_millis(100);
 /// `recv.fsync` range, in ns: 1 ms to 60 s.
 pub const FSYNC_NS_RANGE: RangeInclusive<u64> = 1_000_000..=60_000_000_000;
 /// `recv.fsync_bytes` default.
-pub const DEFAULT_FSYNC_BYTES: u64 = 8 << 20;
+pub const DEFAULT_FSYNC_BYTES: u64 = 64 << 20;
 /// `recv.fsync_bytes` range: 4 KiB to 1 GiB.
 pub const FSYNC_BYTES_RANGE: RangeInclusive<u64> = (4 << 10)..=(1 << 30);
 /// `recv.retain` default, per channel.

@@ -159,7 +159,7 @@ pub fn spool(bytes: u64) -> anyhow::Result<()> {
 }
 
 /// The baseline: the same bytes written to one file in 4 MiB `write`s with an fdatasync every
-/// 8 MiB, no spool: what the disk and the page cache allow.
+/// `recv.fsync_bytes` (its default), no spool: what the disk and the page cache allow.
 fn raw_write(path: &Path, total: u64) -> anyhow::Result<()> {
     use std::io::Write;
     let mut data = vec![0u8; BATCH_BYTES];

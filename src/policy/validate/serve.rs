@@ -59,7 +59,7 @@ pub(super) fn spooling(
         Kind::Size,
         DEFAULT_FSYNC_BYTES,
         FSYNC_BYTES_RANGE,
-        "fsync as soon as this many bytes wait, e.g. \"8 MiB\"",
+        "fsync as soon as this many bytes wait, e.g. \"64 MiB\"",
         c,
     );
     let retain = quantity(
