@@ -1119,6 +1119,24 @@ mod tests {
     }
 
     #[test]
+    fn a_dns_name_with_a_colon_or_a_uri_without_one_is_no_identity() {
+        // Either could pose as the other kind of identity in a policy's `consumers`.
+        let mut params = rcgen::CertificateParams::default();
+        params.subject_alt_names = vec![
+            SanType::DnsName("spiffe://corp.example/siem".try_into().unwrap()),
+            SanType::URI("siem.corp.example".try_into().unwrap()),
+            SanType::DnsName("ok.corp.example".try_into().unwrap()),
+            SanType::URI("spiffe://corp.example/ok".try_into().unwrap()),
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(
+            identities(cert.der()).unwrap(),
+            ["ok.corp.example", "spiffe://corp.example/ok"]
+        );
+    }
+
+    #[test]
     fn identities_ignore_the_common_name_and_a_ca_has_none() {
         // The CA certificate has a common name and no subject-alternative names.
         let ca = dev_ca();
