@@ -3,7 +3,7 @@
 //! read buffer; it never returns a record that fails its checks (see [`crate::spool`]).
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::record::{self, HeaderRead, RECORD_HEADER, SEGMENT_HEADER};
@@ -94,6 +94,13 @@ impl Cursor {
     /// (each item also counts a record header's worth), pushing onto `out`. Yields at least one
     /// item if any is available. Never reads a record at or beyond `limit`.
     pub fn read(&mut self, limit: u64, max_bytes: usize, out: &mut Vec<Item>) -> Result<(), SpoolError> {
+        // The read buffer may have read ahead past the last call's limit into bytes that were
+        // not durable then, and that a failed write has since cut back and replaced: drop it.
+        if let Some(segment) = self.segment.as_mut() {
+            if segment.reader.seek(SeekFrom::Start(segment.file_pos)).is_err() {
+                self.segment = None;
+            }
+        }
         let mut used = 0usize;
         let mut any = false;
         while self.pos < limit && (!any || used < max_bytes) {
@@ -117,6 +124,7 @@ impl Cursor {
 
     /// One item at `pos < limit`, or `None` if nothing can be read now.
     fn step(&mut self, limit: u64) -> Result<Option<Item>, IoAt> {
+        let mut reread = false;
         for _ in 0..LOCATE_ATTEMPTS {
             if !matches!(&self.segment, Some(s) if s.at == self.pos) {
                 self.segment = None;
@@ -157,6 +165,12 @@ impl Cursor {
                 Place::Empty => return Ok(None),
                 Place::Deleted(first) => return Ok(Some(self.gap(first, limit, GapReason::Retention))),
                 Place::In { base, .. } if base != current => continue,
+                // The read buffer may hold bytes of a write the log cut back (disk full) and
+                // wrote again: read the segment afresh once before calling the record corrupt.
+                Place::In { .. } if !reread => {
+                    reread = true;
+                    continue;
+                }
                 Place::In { next, .. } => {
                     return Ok(Some(self.gap(next.unwrap_or(limit), limit, GapReason::Corrupt)));
                 }

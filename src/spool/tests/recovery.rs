@@ -225,3 +225,43 @@ fn corrupt_record_is_never_returned_and_reading_continues() {
         }
     }
 }
+
+/// A cursor that read ahead past `durable` never serves those bytes after the writer replaced
+/// them (a failed write cut back and written again, as on a full disk).
+#[test]
+fn read_ahead_bytes_replaced_after_a_cut_back_are_never_served() {
+    let tmp = TempDir::new("stale");
+    let dir = tmp.chan();
+    let now = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (mut log, _) = ChannelLog::open(&dir, config(1 << 20)).unwrap();
+    let durable = fill(&mut log, &mut rng, 3, 100, now);
+    log.sync().unwrap();
+    // Two more records reach the file but not the disk; the cursor's buffer reads them ahead.
+    let first_tail = fill(&mut log, &mut rng, 2, 100, now);
+    let mut cursor = Cursor::new(&dir, 0);
+    let mut out = Vec::new();
+    cursor.read(3, 1 << 20, &mut out).unwrap();
+    assert_eq!(out, durable.iter().cloned().map(Item::Record).collect::<Vec<_>>());
+    // The tail is cut back (as `append_batch` does after a failed write) and replaced.
+    drop(log);
+    let segment = super::segment_path(&dir, 0);
+    let cut = fs::metadata(&segment).unwrap().len()
+        - first_tail
+            .iter()
+            .map(|r| (RECORD_HEADER + r.payload.len()) as u64)
+            .sum::<u64>();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    let (mut log, _) = ChannelLog::open(&dir, config(1 << 20)).unwrap();
+    let replaced = fill(&mut log, &mut rng, 2, 100, now);
+    log.sync().unwrap();
+    assert_ne!(replaced, first_tail);
+    out.clear();
+    cursor.read(5, 1 << 20, &mut out).unwrap();
+    assert_eq!(out, replaced.into_iter().map(Item::Record).collect::<Vec<_>>());
+}
