@@ -190,6 +190,43 @@ pub fn render(s: &Value) -> String {
             num(at(ch, "loss_rate"))
         );
     }
+    if let Some(spool) = at(s, "spool").as_array() {
+        let _ = writeln!(
+            out,
+            "{:<20} {:>12} {:>12} {:>12} {:>10} {:>8}",
+            "spool", "first", "durable", "stored", "dropped", "state"
+        );
+        for ch in spool {
+            let _ = writeln!(
+                out,
+                "{:<20} {:>12} {:>12} {:>12} {:>10} {:>8}",
+                at(ch, "name").as_str().unwrap_or("?"),
+                num(at(ch, "start")),
+                num(at(ch, "durable")),
+                num(at(ch, "stored_bytes")),
+                num(at(ch, "dropped")),
+                if at(ch, "full").as_bool() == Some(true) {
+                    "FULL"
+                } else {
+                    "ok"
+                }
+            );
+        }
+    }
+    let c = at(s, "consumers");
+    if c.is_object() {
+        let _ = writeln!(
+            out,
+            "consumers:          {} connected; {} records, {} bytes served; refused: {} handshakes, {} subscriptions, {} busy; {} gaps",
+            num(at(c, "connections")),
+            num(at(c, "records")),
+            num(at(c, "bytes")),
+            num(at(c, "handshake_failures")),
+            num(at(c, "denied")),
+            num(at(c, "refused_busy")),
+            num(at(c, "gaps"))
+        );
+    }
     let history = at(s, "history").as_array().map_or(&[][..], Vec::as_slice);
     let _ = writeln!(
         out,
@@ -245,8 +282,18 @@ mod tests {
             "channels": [{"name": "syslog", "messages": 5, "message_rate": 1.0, "byte_rate": 100.0,
                           "lost": 0, "loss_rate": 0.0}],
             "history": [[1.0, 10.0, 1.0, 0.0, 0.0], [2.0, 20.0, 1.0, 0.0, 0.0]],
+            "spool": [{"name": "syslog", "start": 0, "durable": 5, "end": 5, "stored_bytes": 400,
+                       "full": true, "dropped": 7}],
+            "consumers": {"connections": 2, "accepted": 3, "refused_busy": 0, "handshake_failures": 1,
+                          "denied": 4, "records": 5, "bytes": 400, "gaps": 0},
         });
         let text = render(&s);
+        assert!(text.contains("FULL"), "{text}");
+        assert!(
+            text.contains("consumers:          2 connected; 5 records"),
+            "{text}"
+        );
+        assert!(text.contains("1 handshakes, 4 subscriptions"), "{text}");
         assert!(text.contains("link:               DOWN"), "{text}");
         assert!(text.contains("heartbeat age:      2.5 s"));
         assert!(text.contains("dropped:            forged=3\n"));

@@ -350,6 +350,10 @@ fn a_full_disk_stops_the_channel_with_counted_drops_and_it_resumes_when_space_is
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(metric(&site, full), 1.0);
+    // `weir status` shows it too.
+    let status = weir::status::fetch(&format!("http://{}", site.metrics)).unwrap();
+    let text = weir::status::render(&status);
+    assert!(text.contains("FULL"), "{text}");
     let refused = metric(&site, dropped);
     assert!(refused > 0.0, "the disk never filled");
     assert!(site.recv.log_text().contains("event=\"spool_full\""));

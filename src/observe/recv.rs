@@ -213,9 +213,42 @@ impl RecvView {
                 "messages_sent": h.messages_sent, "messages_dropped": h.messages_dropped,
             })),
             "channels": channels,
+            "spool": self.spool_json(),
+            "consumers": self.serve.as_ref().map(|c| {
+                let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                json!({
+                    "connections": n(&c.connections), "accepted": n(&c.accepted),
+                    "refused_busy": n(&c.refused_busy), "handshake_failures": n(&c.handshake_failures),
+                    "denied": n(&c.denied), "records": n(&c.records), "bytes": n(&c.bytes), "gaps": n(&c.gaps),
+                })
+            }),
             "history_fields": ["unix", "bytes_per_s", "messages_per_s", "lost_per_s", "drops_per_s"],
             "history": history,
         })
+    }
+}
+
+impl RecvView {
+    /// Per channel: the spool's offsets, size, state and drops; `null` without a spool.
+    fn spool_json(&self) -> Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(spool) = &self.spool else {
+            return Value::Null;
+        };
+        let channels: Vec<Value> = spool
+            .channels
+            .iter()
+            .map(|(name, view)| {
+                let status = *view.status.borrow();
+                let c = &view.counters;
+                json!({
+                    "name": name, "start": status.start, "durable": status.durable, "end": status.end,
+                    "stored_bytes": status.bytes, "full": status.full,
+                    "dropped": c.drops_full.load(Relaxed) + c.drops_queue.load(Relaxed) + c.drops_error.load(Relaxed),
+                })
+            })
+            .collect();
+        Value::Array(channels)
     }
 }
 
