@@ -458,3 +458,58 @@ fn weir_pki_makes_a_ca_and_certificates_the_server_accepts() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_reload_grants_and_revokes_channels_for_new_subscriptions() {
+    let site = start("consumer-reload", "");
+    let rt = runtime();
+    let reader = site.pki.client(READER).unwrap();
+    let siem = site.pki.client(SIEM).unwrap();
+    let subscribe = |files, channel: &str| {
+        rt.block_on(Consumer::connect(
+            &site.options(files, Transport::Tls),
+            vec![Subscription {
+                channel: channel.into(),
+                from: StartAt::Latest,
+            }],
+        ))
+    };
+    assert!(subscribe(&siem, "stream").is_err(), "not granted yet");
+    let streaming = subscribe(&reader, "datagrams").unwrap();
+    // Grant the stream to the SIEM and revoke the datagrams from the reader, then SIGHUP.
+    let text = std::fs::read_to_string(&site.policy).unwrap();
+    let stream_grant = format!("consumers = [\"{READER}\"]");
+    let datagram_grant = format!("consumers = [\"{READER}\", \"{SIEM}\"]");
+    assert!(text.contains(&stream_grant) && text.contains(&datagram_grant));
+    let text = text
+        .replace(&datagram_grant, &format!("consumers = [\"{SIEM}\"]"))
+        .replace(&stream_grant, &format!("consumers = [\"{READER}\", \"{SIEM}\"]"));
+    std::fs::write(&site.policy, text).unwrap();
+    site.recv.signal("HUP").unwrap();
+    assert!(
+        weir::harness::drive::wait_for_log(
+            &site.dir.join("recv.log"),
+            "policy reloaded",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        site.recv.log_text()
+    );
+    subscribe(&siem, "stream").unwrap();
+    match subscribe(&reader, "datagrams") {
+        Err(ClientError::Refused { code, .. }) => assert_eq!(code, ErrorCode::Forbidden),
+        other => panic!("the revoked grant still works: {other:?}"),
+    }
+    // A session that was already streaming keeps what it was granted (restart to cut it).
+    let (mut streaming, _) = streaming;
+    send_datagrams(&site, 0, 1);
+    let next = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), streaming.next()).await });
+    assert!(
+        matches!(
+            next,
+            Ok(Ok(Some(Message::Record(_)) | Some(Message::CaughtUp { .. })))
+        ),
+        "{next:?}"
+    );
+    site.stop();
+}
