@@ -221,11 +221,12 @@ fn mtls_consumers(policy: &policy::Policy, stream: &str, datagram: &str) -> anyh
     let Some(addr) = serve.tls.filter(|tls| serve.quic == Some(*tls)) else {
         bail!("the demo needs [recv.serve] with tls and quic on the same address");
     };
-    let dir = serve.client_ca.parent().unwrap_or(std::path::Path::new("."));
+    let client_ca = tidy(&serve.client_ca);
+    let dir = client_ca.parent().unwrap_or(std::path::Path::new("."));
     let expected = |name: &str| dir.join(name);
-    if serve.cert != expected("server.pem")
-        || serve.key != expected("server.key")
-        || serve.client_ca != expected("ca.pem")
+    if tidy(&serve.cert) != expected("server.pem")
+        || tidy(&serve.key) != expected("server.key")
+        || tidy(&serve.client_ca) != expected("ca.pem")
     {
         bail!("the demo creates ca.pem, server.pem and server.key in one directory; the policy's [recv.serve] must name them");
     }
@@ -319,4 +320,19 @@ impl Mtls {
         });
         Ok((stream_task, datagram_task))
     }
+}
+
+/// `path` without `dir/..` detours (`policies/../certs` → `certs`), for paths a person reads.
+fn tidy(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
