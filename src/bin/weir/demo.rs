@@ -184,7 +184,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             mtls.stream_client.key.display(),
         );
         println!(
-            "  (start the pair first: target/release/weir-recv --policy {})",
+            "  (with weir-recv running: target/release/weir-recv --policy {} &)",
             args.policy.display()
         );
     }
