@@ -509,7 +509,7 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
         fill_secs,
     );
     println!(
-        "{:<9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>13} {:>8} {:>9} {:>21} {:>7}",
+        "{:<9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>13} {:>8} {:>9} {:>9} {:>21} {:>7}",
         "case",
         "transport",
         "consumers",
@@ -518,6 +518,7 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
         "Gbit/s",
         "per consumer",
         "recv cpu",
+        "recv rss",
         "bench cpu",
         "× link (4.42 Gbit/s)",
         "intact"
@@ -559,7 +560,7 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
             .join(" / ");
         let rate = gbits(sum, secs);
         println!(
-            "{:<9} {:>9} {:>9} {:>9} {:>6.2} {:>7.2} {:>13} {:>7.0}% {:>8.0}% {:>20.2}× {:>7}",
+            "{:<9} {:>9} {:>9} {:>9} {:>6.2} {:>7.2} {:>13} {:>7.0}% {:>9} {:>8.0}% {:>20.2}× {:>7}",
             "consumers",
             name,
             n,
@@ -568,6 +569,8 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
             rate,
             per,
             cpu(before.0, after.0, secs),
+            // Peak since start: the spool is far larger, the server's memory is not.
+            size_label(after.0.peak_rss),
             cpu(before.1, after.1, secs),
             rate / LINK_GBITS,
             if intact { "intact" } else { "CORRUPT" },
