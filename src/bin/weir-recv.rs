@@ -36,7 +36,10 @@ const LINK_DOWN_HEARTBEATS: u32 = 3;
     version,
     after_help = "Example: weir-recv --policy /etc/weir/policy.toml\n\
     The kernel receive buffer matters on a one-way link: raise net.core.rmem_max to at least\n\
-    recv.socket_buffer (default 32 MiB), e.g. `sysctl -w net.core.rmem_max=33554432`."
+    recv.socket_buffer (default 32 MiB), e.g. `sysctl -w net.core.rmem_max=33554432`.\n\
+    With recv.spool set it stores every channel durably; with [recv.serve] it serves them to\n\
+    consumers over mutual TLS (TLS 1.3 and QUIC): see CONSUMERS.md and `weir sub --help`.\n\
+    SIGHUP reloads the policy (channel rules and consumer grants); SIGTERM stops cleanly."
 )]
 struct Args {
     /// The conduit's policy file (the same file as on the OT host).
