@@ -8,7 +8,7 @@ use x509_parser::extensions::GeneralName;
 
 use super::{pem_contents, PkiError};
 
-/// The DER bytes of the first certificate of a PEM text, e.g. [`Issued::cert_pem`], for
+/// The DER bytes of the first certificate of a PEM text, e.g. [`Issued::cert_pem`](super::Issued::cert_pem), for
 /// [`identities`].
 pub fn cert_der(cert_pem: &str) -> Result<Vec<u8>, PkiError> {
     pem_contents(cert_pem, "CERTIFICATE").map_err(|reason| PkiError::BadCertificate { reason })
