@@ -392,3 +392,41 @@ fn a_full_disk_stops_the_channel_with_counted_drops_and_it_resumes_when_space_is
     assert_eq!(payloads, (1000..1010).map(padded).collect::<Vec<_>>());
     site.stop();
 }
+
+#[test]
+fn a_consumer_that_accepts_nothing_for_the_idle_timeout_is_disconnected() {
+    let site = start("consumer-idle", "");
+    let rt = runtime();
+    let reader = site.pki.client(READER).unwrap();
+    // Subscribed, then never reads again while far more than the socket buffers hold arrives.
+    let (stalled, _) = rt
+        .block_on(Consumer::connect(
+            &site.options(&reader, Transport::Tls),
+            subscribe("datagrams", StartAt::Earliest),
+        ))
+        .unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let payload = vec![0x33; 8 << 10];
+    for i in 0..4096u32 {
+        socket.send_to(&payload, site.conduit.udp.0).unwrap();
+        if i % 64 == 63 {
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+    // The fixture's idle_timeout is 5 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&site, "weir_consumer_connections") > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled consumer was never disconnected"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        site.recv.log_text().contains("idle timeout"),
+        "{}",
+        site.recv.log_text()
+    );
+    drop(stalled);
+    site.stop();
+}
