@@ -1,7 +1,7 @@
 //! The receiver's status page: one self-contained HTML document (no external assets) whose
 //! inline script polls `/status.json` every second and draws the link state, heartbeat age,
-//! fingerprint match, per-channel rates and loss, and an inline SVG plot of the last minutes
-//! of throughput and loss. Values are inserted as text, never as HTML.
+//! fingerprint match, per-channel rates and loss, the spool and consumer server (when there
+//! are), and an inline SVG plot of the last minutes of throughput and loss. Values are inserted as text, never as HTML.
 
 /// The page served at `/`.
 pub const PAGE: &str = r##"<!doctype html>
@@ -29,6 +29,12 @@ svg{background:#fff;border:1px solid #ccc}
 <h2>Channels</h2>
 <table><thead><tr><th>channel</th><th>messages</th><th>msg/s</th><th>bytes/s</th><th>lost</th><th>lost/s</th></tr></thead>
 <tbody id="channels"></tbody></table>
+<div id="spool_section" hidden>
+<h2>Spool and consumers</h2>
+<table><thead><tr><th>channel</th><th>first offset</th><th>durable</th><th>stored bytes</th><th>dropped</th><th>state</th></tr></thead>
+<tbody id="spool"></tbody></table>
+<p id="consumers"></p>
+</div>
 <h2>Throughput and loss (last minutes)</h2>
 <svg id="plot" width="720" height="220" viewBox="0 0 720 220" role="img" aria-label="throughput and loss">
 <polyline id="bytes" fill="none" stroke="#06c" stroke-width="1.5" points=""/>
@@ -68,6 +74,17 @@ async function refresh(){
       }
       body.appendChild(tr);
     }
+    document.getElementById("spool_section").hidden = !Array.isArray(s.spool);
+    const spool = document.getElementById("spool"); spool.replaceChildren();
+    for(const c of (s.spool || [])){
+      const tr = document.createElement("tr"); tr.className = "spool";
+      for(const v of [c.name, c.start, c.durable, fmt(c.stored_bytes), c.dropped, c.full ? "FULL" : "ok"]){
+        const td = document.createElement("td"); td.textContent = String(v); tr.appendChild(td);
+      }
+      spool.appendChild(tr);
+    }
+    const k = s.consumers;
+    set("consumers", k ? "consumers: "+k.connections+" connected, "+k.records+" records ("+fmt(k.bytes)+"B) served; refused: "+k.handshake_failures+" handshakes, "+k.denied+" subscriptions, "+k.refused_busy+" over the limit; "+k.gaps+" gap notices" : "");
     const bmax = line("bytes", s.history, 1, 720, 220);
     const lmax = line("lost", s.history, 3, 720, 220);
     set("bytes_label", "bytes/s (max "+fmt(bmax)+")");
