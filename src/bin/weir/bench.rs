@@ -109,10 +109,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         super::bench_spool::spool(args.bytes)?;
     }
     if args.only.as_deref().is_none_or(|o| o == "consumers") {
-        super::bench_spool::consumers(args.bytes)?;
+        super::bench_consumers::consumers(args.bytes)?;
     }
     if args.only.as_deref().is_none_or(|o| o == "live") {
-        super::bench_spool::live(args.bytes)?;
+        super::bench_consumers::live(args.bytes)?;
     }
     Ok(ExitCode::SUCCESS)
 }

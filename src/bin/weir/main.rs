@@ -1,6 +1,7 @@
 //! `weir`: the admin tool of a weir conduit.
 
 mod bench;
+mod bench_consumers;
 mod bench_flow;
 mod bench_spool;
 mod demo;
