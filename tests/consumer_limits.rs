@@ -18,13 +18,6 @@ use common::{read, runtime, send_datagrams, start, wait_durable, Site, READER};
 use weir::consumer::client::{ClientError, Consumer, Transport};
 use weir::consumer::protocol::{GapReason, Message, RecordKind, StartAt, Subscription};
 
-fn metric(site: &Site, series: &str) -> f64 {
-    let text = weir::status::get(&format!("http://{}/metrics", site.metrics)).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
 fn subscribe(channel: &str, from: StartAt) -> Vec<Subscription> {
     vec![Subscription {
         channel: channel.into(),
@@ -64,13 +57,10 @@ fn a_stalled_consumer_holds_nobody_up_and_gets_a_gap_when_retention_passes_it() 
     wait_durable(&site, "datagrams", 2058);
     // Ingestion did not wait for the stalled consumer, and a fast consumer reads the tail.
     assert_eq!(
-        metric(
-            &site,
-            "weir_spool_dropped_total{channel=\"datagrams\",reason=\"queue_full\"}"
-        ),
+        site.metric("weir_spool_dropped_total{channel=\"datagrams\",reason=\"queue_full\"}"),
         0.0
     );
-    let start_offset = metric(&site, "weir_spool_start_offset{channel=\"datagrams\"}");
+    let start_offset = site.metric("weir_spool_start_offset{channel=\"datagrams\"}");
     assert!(
         start_offset > 100.0,
         "retention deleted old segments (start {start_offset})"
@@ -116,7 +106,7 @@ fn a_stalled_consumer_holds_nobody_up_and_gets_a_gap_when_retention_passes_it() 
         to as f64 <= start_offset + 1.0 && from < to,
         "gap {from}..{to}, start {start_offset}"
     );
-    assert!(metric(&site, "weir_consumer_gaps_total") >= 1.0);
+    assert!(site.metric("weir_consumer_gaps_total") >= 1.0);
     site.stop();
 }
 
@@ -151,11 +141,11 @@ fn connections_are_bounded_and_silent_ones_are_closed() {
             "{transport:?}: {refused:?}"
         );
     }
-    assert_eq!(metric(&site, "weir_consumer_refused_busy_total"), 2.0);
-    assert_eq!(metric(&site, "weir_consumer_connections"), 8.0);
+    assert_eq!(site.metric("weir_consumer_refused_busy_total"), 2.0);
+    assert_eq!(site.metric("weir_consumer_connections"), 8.0);
     drop(open.pop());
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&site, "weir_consumer_connections") > 7.0 {
+    while site.metric("weir_consumer_connections") > 7.0 {
         assert!(
             Instant::now() < deadline,
             "a closed consumer's slot was never released"
@@ -170,7 +160,7 @@ fn connections_are_bounded_and_silent_ones_are_closed() {
     drop(open);
     // Wait for every slot to be free, or the next connection would be refused as busy.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&site, "weir_consumer_connections") > 0.0 {
+    while site.metric("weir_consumer_connections") > 0.0 {
         assert!(
             Instant::now() < deadline,
             "closed consumers' slots were never released"
@@ -341,7 +331,7 @@ fn a_full_disk_stops_the_channel_with_counted_drops_and_it_resumes_when_space_is
     let full = "weir_spool_full{channel=\"datagrams\"}";
     let dropped = "weir_spool_dropped_total{channel=\"datagrams\",reason=\"disk_full\"}";
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&site, dropped) + metric(&site, "weir_spool_records_total{channel=\"datagrams\"}") < 400.0 {
+    while site.metric(dropped) + site.metric("weir_spool_records_total{channel=\"datagrams\"}") < 400.0 {
         assert!(
             Instant::now() < deadline,
             "not every datagram was stored or counted:\n{}",
@@ -349,12 +339,12 @@ fn a_full_disk_stops_the_channel_with_counted_drops_and_it_resumes_when_space_is
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(metric(&site, full), 1.0);
+    assert_eq!(site.metric(full), 1.0);
     // `weir status` shows it too.
     let status = weir::status::fetch(&format!("http://{}", site.metrics)).unwrap();
     let text = weir::status::render(&status);
     assert!(text.contains("FULL"), "{text}");
-    let refused = metric(&site, dropped);
+    let refused = site.metric(dropped);
     assert!(refused > 0.0, "the disk never filled");
     assert!(site.recv.log_text().contains("event=\"spool_full\""));
     // What was stored before the disk filled is intact, in order, with no hole.
@@ -372,7 +362,7 @@ fn a_full_disk_stops_the_channel_with_counted_drops_and_it_resumes_when_space_is
     let end = stored.len() as u64;
     // One loss record for what the full disk refused, then the new records.
     wait_durable(&site, "datagrams", end + 11);
-    assert_eq!(metric(&site, full), 0.0);
+    assert_eq!(site.metric(full), 0.0);
     assert!(site.recv.log_text().contains("event=\"spool_resumed\""));
     let mut resumed = rt.block_on(read(&options, "datagrams", StartAt::Offset(end), usize::MAX));
     let lost = resumed.remove(0);
@@ -415,7 +405,7 @@ fn a_consumer_that_accepts_nothing_for_the_idle_timeout_is_disconnected() {
     }
     // The fixture's idle_timeout is 5 s.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(&site, "weir_consumer_connections") > 0.0 {
+    while site.metric("weir_consumer_connections") > 0.0 {
         assert!(
             Instant::now() < deadline,
             "the stalled consumer was never disconnected"

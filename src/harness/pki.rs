@@ -3,8 +3,10 @@
 //! files into one directory.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::consumer::client::{ClientOptions, Transport};
 use crate::pki::{write_private, write_public, Ca, Usage, Validity};
 
 /// Files of a throw-away PKI.
@@ -60,6 +62,35 @@ impl TestPki {
             pki.issue("server", Usage::Server, &names, Validity::days_from_now(30))?;
         }
         Ok(pki)
+    }
+
+    /// A `[recv.serve]` table serving TLS and QUIC on `addr` with this PKI's files, followed by
+    /// `extra` lines (timeouts, limits). It must come last in `[recv]`.
+    pub fn serve_table(&self, addr: SocketAddr, extra: &str) -> String {
+        format!(
+            "[recv.serve]\ntls = \"{addr}\"\nquic = \"{addr}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+             client_ca = \"{}\"\n{extra}\n",
+            self.server_cert.display(),
+            self.server_key.display(),
+            self.ca_cert.display(),
+        )
+    }
+
+    /// How `client` reaches a loopback server of this PKI (its certificate names `localhost`).
+    pub fn client_options(
+        &self,
+        client: &ClientFiles,
+        server: SocketAddr,
+        transport: Transport,
+    ) -> ClientOptions {
+        ClientOptions {
+            server,
+            server_name: "localhost".to_owned(),
+            cert: client.cert.clone(),
+            key: client.key.clone(),
+            ca: self.ca_cert.clone(),
+            transport,
+        }
     }
 
     /// A client certificate for `identity`, valid for 30 days (reused if present).

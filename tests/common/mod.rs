@@ -74,12 +74,11 @@ pub fn start_prepared(label: &str, spool_extra: &str, prepare: impl FnOnce(&Path
     let serve = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let metrics = free_addr().unwrap();
     let recv_extra = format!(
-        "spool = \"spool\"\nmetrics = \"{metrics}\"\nfsync = \"20ms\"\n{spool_extra}\n\
-         [recv.serve]\ntls = \"{serve}\"\nquic = \"{serve}\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n\
-         handshake_timeout = \"2s\"\nidle_timeout = \"5s\"\nmax_connections = 8\n",
-        pki.server_cert.display(),
-        pki.server_key.display(),
-        pki.ca_cert.display(),
+        "spool = \"spool\"\nmetrics = \"{metrics}\"\nfsync = \"20ms\"\n{spool_extra}\n{}",
+        pki.serve_table(
+            serve,
+            "handshake_timeout = \"2s\"\nidle_timeout = \"5s\"\nmax_connections = 8"
+        ),
     );
     let policy = conduit
         .write_full(
@@ -117,14 +116,7 @@ pub fn start_prepared(label: &str, spool_extra: &str, prepare: impl FnOnce(&Path
 
 impl Site {
     pub fn options(&self, files: &ClientFiles, transport: Transport) -> ClientOptions {
-        ClientOptions {
-            server: self.serve,
-            server_name: "localhost".into(),
-            cert: files.cert.clone(),
-            key: files.key.clone(),
-            ca: self.pki.ca_cert.clone(),
-            transport,
-        }
+        self.pki.client_options(files, self.serve, transport)
     }
 
     pub fn restart_recv(&mut self) {
@@ -140,12 +132,22 @@ impl Site {
         );
     }
 
-    pub fn durable(&self, channel: &str) -> u64 {
+    /// The value of the sample whose name and labels are exactly `series` on `/metrics`; NaN
+    /// when there is none.
+    pub fn metric(&self, series: &str) -> f64 {
         let text = weir::status::get(&format!("http://{}/metrics", self.metrics)).unwrap_or_default();
-        let series = format!("weir_spool_durable_offset{{channel=\"{channel}\"}} ");
         text.lines()
-            .find_map(|l| l.strip_prefix(&series)?.parse::<f64>().ok())
-            .map_or(0, |v| v as u64)
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    pub fn durable(&self, channel: &str) -> u64 {
+        let value = self.metric(&format!("weir_spool_durable_offset{{channel=\"{channel}\"}}"));
+        if value.is_nan() {
+            0
+        } else {
+            value as u64
+        }
     }
 
     pub fn stop(mut self) {

@@ -89,13 +89,9 @@ impl Site {
         let serve = free_addr()?;
         let metrics = free_addr()?;
         let recv_extra = format!(
-            "spool = \"{}\"\nmetrics = \"{metrics}\"\n\
-             [recv.serve]\ntls = \"{serve}\"\nquic = \"{serve}\"\ncert = \"{}\"\nkey = \"{}\"\n\
-             client_ca = \"{}\"\nidle_timeout = \"30s\"\nmax_connections = 8\n",
+            "spool = \"{}\"\nmetrics = \"{metrics}\"\n{}",
             spool.display(),
-            pki.server_cert.display(),
-            pki.server_key.display(),
-            pki.ca_cert.display(),
+            pki.serve_table(serve, "idle_timeout = \"30s\"\nmax_connections = 8"),
         );
         let policy = conduit.write_full(dir, &format!("consumers = [\"{CONSUMER}\"]"), "", &recv_extra)?;
         Ok(Site {
@@ -124,14 +120,7 @@ impl Site {
     }
 
     fn options(&self, transport: Transport) -> ClientOptions {
-        ClientOptions {
-            server: self.serve,
-            server_name: "localhost".to_owned(),
-            cert: self.client.cert.clone(),
-            key: self.client.key.clone(),
-            ca: self.pki.ca_cert.clone(),
-            transport,
-        }
+        self.pki.client_options(&self.client, self.serve, transport)
     }
 
     /// Records of the stream channel the spool could not store, from the metrics: the total

@@ -179,7 +179,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!(
             "  target/release/weir sub --server {} --ca {} --cert {} --key {} --channel {tcp_name} --from earliest --stop-at-end > /tmp/historian.bin",
             mtls.addr,
-            mtls.ca.display(),
+            mtls.pki.ca_cert.display(),
             mtls.stream_client.cert.display(),
             mtls.stream_client.key.display(),
         );
@@ -201,7 +201,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// The demo's consumers over mutual TLS: one per channel, each with its own identity.
 struct Mtls {
     addr: std::net::SocketAddr,
-    ca: PathBuf,
+    pki: TestPki,
     stream_channel: String,
     stream_identity: String,
     stream_client: ClientFiles,
@@ -243,26 +243,19 @@ fn mtls_consumers(policy: &policy::Policy, stream: &str, datagram: &str) -> anyh
     let (stream_identity, datagram_identity) = (identity(stream)?, identity(datagram)?);
     Ok(Some(Mtls {
         addr,
-        ca: pki.ca_cert.clone(),
         stream_channel: stream.to_owned(),
         stream_client: pki.client(&stream_identity)?,
         stream_identity,
         datagram_channel: datagram.to_owned(),
         datagram_client: pki.client(&datagram_identity)?,
         datagram_identity,
+        pki,
     }))
 }
 
 impl Mtls {
     fn options(&self, client: &ClientFiles, transport: Transport) -> ClientOptions {
-        ClientOptions {
-            server: self.addr,
-            server_name: "localhost".to_owned(),
-            cert: client.cert.clone(),
-            key: client.key.clone(),
-            ca: self.ca.clone(),
-            transport,
-        }
+        self.pki.client_options(client, self.addr, transport)
     }
 
     /// Subscribes both channels from their current end; the stream's follower returns the
