@@ -86,7 +86,8 @@ pub struct Consumer {
     reader: Reader,
     // Kept open: the server takes the end of the consumer's stream for a disconnect.
     _writer: Writer,
-    quic: Option<(quinn::Endpoint, quinn::Connection)>,
+    // Kept alive with the session: dropping them closes the QUIC connection.
+    _quic: Option<(quinn::Endpoint, quinn::Connection)>,
     buf: Vec<u8>,
 }
 
@@ -156,7 +157,7 @@ impl Consumer {
         let mut consumer = Consumer {
             reader,
             _writer: writer,
-            quic,
+            _quic: quic,
             buf: Vec::new(),
         };
         match consumer.next().await {
@@ -175,8 +176,6 @@ impl Consumer {
         match read_message(&mut self.reader, &mut self.buf, MAX_FRAME).await {
             Ok(Some(Message::Error { code, message })) => Err(ClientError::Refused { code, message }),
             Ok(message) => Ok(message),
-            // QUIC reports the server closing the connection as an error, after all its data.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && self.quic.is_some() => Ok(None),
             Err(e) => Err(ClientError::Io(e)),
         }
     }

@@ -214,15 +214,22 @@ fn take_permit(
     }
 }
 
-/// The identities of the certificate a peer presented (the first is the end entity).
-fn identities(certs: Option<&[CertificateDer<'_>]>) -> Vec<String> {
-    certs
-        .and_then(|certs| certs.first())
-        .and_then(|cert| crate::pki::identities(cert.as_ref()).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|id| crate::policy::normalize_identity(&id).ok())
-        .collect()
+/// The identities of the certificate a peer presented (the first is the end entity). A
+/// certificate that verified but cannot be parsed has none, and says so in the log.
+fn identities(peer: SocketAddr, certs: Option<&[CertificateDer<'_>]>) -> Vec<String> {
+    let Some(cert) = certs.and_then(|certs| certs.first()) else {
+        return Vec::new();
+    };
+    match crate::pki::identities(cert.as_ref()) {
+        Ok(names) => names
+            .into_iter()
+            .filter_map(|id| crate::policy::normalize_identity(&id).ok())
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%peer, %error, "consumer certificate names unreadable: no identity");
+            Vec::new()
+        }
+    }
 }
 
 struct Connected(Arc<Shared>);
@@ -273,7 +280,7 @@ async fn accept_tls(
                 Ok(Err(error)) => return handshake_failed(&shared, peer, "tls", &error),
                 Err(_) => return handshake_failed(&shared, peer, "tls", &"handshake timeout"),
             };
-            let identities = identities(tls.get_ref().1.peer_certificates());
+            let identities = identities(peer, tls.get_ref().1.peer_certificates());
             let (reader, writer) = tokio::io::split(tls);
             let peer = Peer {
                 addr: peer,
@@ -305,7 +312,7 @@ async fn accept_quic(endpoint: quinn::Endpoint, shared: Arc<Shared>, permits: Ar
             let certs = connection
                 .peer_identity()
                 .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok());
-            let identities = identities(certs.as_deref().map(Vec::as_slice));
+            let identities = identities(peer, certs.as_deref().map(Vec::as_slice));
             let (send, recv) = match tokio::time::timeout_at(deadline, connection.accept_bi()).await {
                 Ok(Ok(streams)) => streams,
                 Ok(Err(error)) => {

@@ -20,6 +20,7 @@ use crate::policy::error::Collector;
 use crate::policy::limits::*;
 use crate::policy::model::{Serve, Spooling};
 use crate::policy::raw::{RawRecv, RawServe};
+use crate::policy::units::format_size;
 
 /// The spool settings of `[recv]`.
 pub(super) fn spooling(
@@ -90,8 +91,8 @@ pub(super) fn spooling(
             "recv.retain",
             format!(
                 "{} is less than twice recv.segment ({}); the active segment is never deleted",
-                units_size(retain),
-                units_size(segment)
+                format_size(retain),
+                format_size(segment)
             ),
             Some("raise recv.retain or lower recv.segment"),
         );
@@ -105,10 +106,6 @@ pub(super) fn spooling(
         retain: Some(retain),
         retain_age: retain_age.map_or(Some(None), |age| age.map(Some))?,
     })
-}
-
-fn units_size(bytes: u64) -> String {
-    crate::policy::units::format_size(bytes)
 }
 
 /// `[recv.serve]`.
