@@ -292,8 +292,7 @@ impl Message {
     /// Appends the framed message to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         if let Message::Record(record) = self {
-            encode_record_header(out, record.channel, record, record.payload.len());
-            out.extend_from_slice(&record.payload);
+            encode_record(out, record);
             return;
         }
         let start = out.len();
@@ -436,18 +435,17 @@ impl Message {
     }
 }
 
-/// The frame of a record, written without copying a stored record first: the length prefix,
-/// the type and the header; the caller appends the `payload_len` payload bytes.
-pub fn encode_record_header(out: &mut Vec<u8>, channel: u8, record: &Record, payload_len: usize) {
-    let len = u32::try_from(1 + 1 + 8 + 8 + 8 + 4 + 1 + payload_len).unwrap_or(u32::MAX);
+fn encode_record(out: &mut Vec<u8>, record: &Record) {
+    let len = u32::try_from(1 + 1 + 8 + 8 + 8 + 4 + 1 + record.payload.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());
     out.push(RECORD);
-    out.push(channel);
+    out.push(record.channel);
     out.extend_from_slice(&record.offset.to_be_bytes());
     out.extend_from_slice(&record.seq.to_be_bytes());
     out.extend_from_slice(&record.time_ns.to_be_bytes());
     out.extend_from_slice(&record.stream.to_be_bytes());
     out.push(record.kind.to_byte());
+    out.extend_from_slice(&record.payload);
 }
 
 fn decode_subscribe(r: &mut Reader<'_>) -> Result<Message, ProtocolError> {

@@ -22,8 +22,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use super::Shared;
 use crate::consumer::protocol::{
-    encode_record_header, read_message, ErrorCode, GapReason, Message, Record, Start, StartAt, Subscription,
-    MAX_SUBSCRIBE_FRAME,
+    read_message, ErrorCode, GapReason, Message, Record, Start, StartAt, Subscription, MAX_SUBSCRIBE_FRAME,
 };
 use crate::spool::{Cursor, GapReason as SpoolGap, Item};
 use crate::spooler::ChannelView;
@@ -330,21 +329,20 @@ fn encode_items(shared: &Shared, index: u8, name: &str, items: &mut Vec<Item>, o
     for item in items.drain(..) {
         match item {
             Item::Record(stored) => {
-                let record = Record {
+                counters.records.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .bytes
+                    .fetch_add(stored.payload.len() as u64, Ordering::Relaxed);
+                Message::Record(Record {
                     channel: index,
                     offset: stored.offset,
                     seq: stored.seq,
                     time_ns: stored.time_ns,
                     stream: stored.stream,
                     kind: stored.kind,
-                    payload: Vec::new(),
-                };
-                encode_record_header(out, index, &record, stored.payload.len());
-                out.extend_from_slice(&stored.payload);
-                counters.records.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .bytes
-                    .fetch_add(stored.payload.len() as u64, Ordering::Relaxed);
+                    payload: stored.payload,
+                })
+                .encode(out);
             }
             Item::Gap { from, to, reason } => {
                 let reason = match reason {
