@@ -120,6 +120,8 @@ impl SpoolFeed {
 
     /// Offers a record of `channel` without waiting; drops and counts it when the queue is full.
     pub fn offer(&mut self, channel: u32, seq: u64, stream: u32, kind: RecordKind, payload: Vec<u8>) {
+        // Every declared channel has a feed; the receiver drops (and counts) frames of any
+        // other id before they become events, so nothing reaches this `return`.
         let Some(feed) = self.channels.get_mut(&channel) else {
             return;
         };
