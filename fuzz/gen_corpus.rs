@@ -258,6 +258,27 @@ fn receiver_seeds() {
             Record::Tick { dt: 250 },
         ],
     );
+    // A message in three blocks whose middle block never arrives: the receiver must name it
+    // lost, not join its first and last fragments.
+    let part = |first, last, bytes: &[u8]| FrameSpec {
+        first,
+        last,
+        ..FrameSpec::whole(STREAM, FrameKind::Data, 4, bytes)
+    };
+    let mut middle_lost = block(0, 0x00, vec![part(false, false, b"the middle, ")]);
+    if let Record::Block { lost, .. } = &mut middle_lost {
+        lost.fill(0xff);
+    }
+    script(
+        "fragment_lost_between",
+        &[
+            block(0, 0x00, vec![FrameSpec::whole(STREAM, FrameKind::Open, 4, b"")]),
+            block(0, 0x00, vec![part(true, false, b"the start, ")]),
+            middle_lost,
+            block(0, 0x00, vec![part(false, true, b"the end")]),
+            Record::Tick { dt: 250 },
+        ],
+    );
     // Sealed datagrams at the edges of the header and body rules.
     let symbol = |block: u64, index: u8, k: u8, r: u8, bytes: &[u8]| Body::Symbol {
         block,
@@ -440,7 +461,7 @@ fn frame(
     stream: u32,
     seq: u64,
     kind: MessageKind,
-    first: bool,
+    offset: u32,
     last: bool,
     bytes: &[u8],
 ) {
@@ -449,7 +470,7 @@ fn frame(
         stream,
         seq,
         kind,
-        first,
+        offset,
         last,
     }
     .write(bytes, out);
@@ -457,14 +478,14 @@ fn frame(
 
 fn frames_seeds() {
     let mut block = Vec::new();
-    frame(&mut block, STREAM_CH, 1, 0, MessageKind::Open, true, true, b"");
+    frame(&mut block, STREAM_CH, 1, 0, MessageKind::Open, 0, true, b"");
     frame(
         &mut block,
         STREAM_CH,
         1,
         1,
         MessageKind::Data,
-        true,
+        0,
         false,
         b"a fragment",
     );
@@ -474,7 +495,7 @@ fn frames_seeds() {
         1,
         1,
         MessageKind::Data,
-        false,
+        10,
         true,
         b"its end",
     );
@@ -484,11 +505,11 @@ fn frames_seeds() {
         0,
         0,
         MessageKind::Data,
-        true,
+        0,
         true,
         b"<13>a datagram",
     );
-    frame(&mut block, STREAM_CH, 1, 2, MessageKind::Abort, true, true, b"");
+    frame(&mut block, STREAM_CH, 1, 2, MessageKind::Abort, 0, true, b"");
     let mut padded = block.clone();
     padded.resize(padded.len() + 40, 0);
     write("frames", "padded", &padded);

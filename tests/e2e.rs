@@ -113,6 +113,7 @@ fn lossy_link_delivers_a_64_mib_stream_and_every_datagram_intact() {
         duplicate: 0.005,
         corrupt: 0.002,
         seed: 2026,
+        drop_run: None,
     };
     let _serial = serial();
     let mut pair = start("lossy", imp, 25);

@@ -21,7 +21,9 @@
 //! - events: only after authenticated input; per channel, sequence numbers delivered or
 //!   declared lost strictly increase (nothing twice); messages respect `max_message`; on a
 //!   datagram channel only data; on a stream channel data, end and abort only while the stream
-//!   is open (a gap breaks every open stream: no splice), a takeover breaks every open stream
+//!   is open (a gap breaks every open stream: no splice), and every delivered message is a
+//!   chain of the fragments the harness framed for it, from offset 0 on (a fragment in a block
+//!   that never arrived makes the message lost, never spliced out), a takeover breaks every open stream
 //!   before `SessionStarted`; heartbeats belong to the current session;
 //! - counters agree with the events; `pending_blocks()` stays within the memory bound and is
 //!   0 without a session; after `handle_timeout(now)` no timeout is due at or before `now`.
@@ -107,6 +109,31 @@ struct SenderState {
     next_pn: u64,
     next_block: u64,
     next_seq: HashMap<u32, u64>,
+    /// Where the next fragment of a message goes, per (channel, seq): what an honest sender
+    /// writes, so a fragment that went missing leaves a hole the receiver must notice.
+    next_offset: HashMap<(u32, u64), u32>,
+}
+
+/// Fragments the harness framed, per (session, channel, seq): (offset, bytes).
+type Fragments = HashMap<(u64, u32, u64), Vec<(u32, Vec<u8>)>>;
+
+/// Whether `payload` is a chain of framed fragments: one at offset 0, each next one at the
+/// offset where the previous ends, up to the payload's end. A splice (a fragment missing in
+/// between and the next one appended) is not.
+fn chained(fragments: &[(u32, Vec<u8>)], payload: &[u8]) -> bool {
+    let mut reachable = vec![false; payload.len() + 1];
+    reachable[0] = true;
+    for at in 0..=payload.len() {
+        if !reachable[at] {
+            continue;
+        }
+        for (offset, bytes) in fragments {
+            if *offset as usize == at && payload[at..].starts_with(bytes) {
+                reachable[at + bytes.len()] = true;
+            }
+        }
+    }
+    reachable[payload.len()]
 }
 
 /// What the receiver must look like from outside, per channel, in the current session.
@@ -175,6 +202,7 @@ struct Harness {
     /// Highest packet number ever accepted per session, across restarts.
     max_accepted: HashMap<u64, u64>,
     senders: [SenderState; 4],
+    fragments: Fragments,
     keys: HashMap<(u16, u8, u64), SessionKey>,
     /// Every datagram the receiver ever accepted, across restarts.
     accepted: HashSet<Vec<u8>>,
@@ -195,6 +223,7 @@ impl Harness {
             restart_floor: None,
             max_accepted: HashMap::new(),
             senders: Default::default(),
+            fragments: HashMap::new(),
             keys: HashMap::new(),
             accepted: HashSet::new(),
             sealed_log: Vec::new(),
@@ -439,6 +468,14 @@ impl Harness {
                     "message on {channel:08x}"
                 );
                 assert!(payload.len() <= MAX_MESSAGE, "message of {} bytes", payload.len());
+                let session = m.current.map(|c| c.0).expect("a message outside any session");
+                let framed = self.fragments.get(&(session, channel, seq));
+                assert!(
+                    framed.is_some_and(|f| chained(f, &payload)),
+                    "channel {channel:08x} seq {seq}: {} bytes delivered that are not the \
+                     fragments framed, in order (a splice)",
+                    payload.len()
+                );
                 assert!(seq <= MAX_COUNTER);
                 let ch = m.channels.entry(channel).or_default();
                 assert!(
@@ -635,6 +672,7 @@ impl Harness {
         lost: &[u8],
         order: u8,
     ) {
+        let session = SESSIONS[usize::from(seal.session & 3)];
         let s = &mut self.senders[usize::from(seal.session & 3)];
         let id = match block {
             BlockId::Next => {
@@ -658,6 +696,14 @@ impl Harness {
             if f.seq.is_none() && f.last {
                 *next = next.saturating_add(1);
             }
+            let bytes = f.payload.bytes();
+            let slot = s.next_offset.entry((channel, seq)).or_insert(1);
+            let offset = if f.first { 0 } else { *slot };
+            *slot = offset.saturating_add(bytes.len() as u32).max(1);
+            self.fragments
+                .entry((session, channel, seq))
+                .or_default()
+                .push((offset, bytes.clone()));
             FrameHeader {
                 channel,
                 stream: u32::from(f.stream),
@@ -668,10 +714,10 @@ impl Harness {
                     FrameKind::End => MessageKind::End,
                     FrameKind::Abort => MessageKind::Abort,
                 },
-                first: f.first,
+                offset,
                 last: f.last,
             }
-            .write(&f.payload.bytes(), &mut data);
+            .write(&bytes, &mut data);
         }
         let (k, r, extra) = shape_of(shape);
         let symbol_size = data.len().div_ceil(usize::from(k)).max(1) + extra;

@@ -89,7 +89,8 @@ impl<'a> Input<'a> {
 /// shape   k = 1 + (s & 15), r = 1 + ((s >> 4) & 3), extra symbol bytes s >> 6
 /// frame   fsel:u8 stream:u8 [seq:u64 if fsel bit 6] len:u8 (bytes[len] | fill:u8 if bit 7)
 ///         fsel bits 0-1 channel (0 stream, 1 datagram, 2 undeclared, 3 datagram), bits 2-3
-///         kind (data, open, end, abort), bit 4 not first, bit 5 not last, bit 6 explicit
+///         kind (data, open, end, abort), bit 4 not first (the harness writes the offset
+///         where the fragments it framed for that message end), bit 5 not last, bit 6 explicit
 ///         seq (else the channel's next), bit 7 big: 4000 + 16 × len bytes of fill
 /// lost    bit i set: symbol i is not sent
 /// order   bit 0 reverse, bit 1 send every symbol twice, bits 2-7 ms between symbols

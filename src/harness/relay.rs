@@ -28,6 +28,10 @@ pub struct Impairment {
     pub corrupt: f64,
     /// RNG seed.
     pub seed: u64,
+    /// Drop this run of consecutive data-symbol datagrams: (index of the first, counting
+    /// data symbols from 0, and how many). Heartbeats pass. A run of at least `2 × (k + r)`
+    /// takes out at least one whole block.
+    pub drop_run: Option<(u64, u64)>,
 }
 
 /// What the relay did.
@@ -123,6 +127,7 @@ fn relay_loop(
 ) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(imp.seed);
     let mut in_burst = false;
+    let mut data_seen = 0u64;
     let mut held: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut batch = Vec::new();
@@ -135,16 +140,25 @@ fn relay_loop(
                     kept.push(d.to_vec());
                 }
             }
-            let drop = if imp.burst > 1.0 {
-                in_burst = if in_burst {
-                    !rng.random_bool(1.0 / imp.burst)
-                } else {
-                    rng.random_bool((imp.loss / imp.burst).min(1.0))
-                };
-                in_burst
+            // Byte 1 of the clear header is the datagram kind; 1 is a data symbol.
+            let in_run = if d.get(1) == Some(&1) {
+                data_seen += 1;
+                imp.drop_run
+                    .is_some_and(|(first, count)| (first..first + count).contains(&(data_seen - 1)))
             } else {
-                imp.loss > 0.0 && rng.random_bool(imp.loss.min(1.0))
+                false
             };
+            let drop = in_run
+                || if imp.burst > 1.0 {
+                    in_burst = if in_burst {
+                        !rng.random_bool(1.0 / imp.burst)
+                    } else {
+                        rng.random_bool((imp.loss / imp.burst).min(1.0))
+                    };
+                    in_burst
+                } else {
+                    imp.loss > 0.0 && rng.random_bool(imp.loss.min(1.0))
+                };
             for h in &mut held {
                 h.0 = h.0.saturating_sub(1);
             }

@@ -14,8 +14,4 @@ pub mod send;
 pub mod wire;
 
 #[cfg(test)]
-mod hostile;
-#[cfg(test)]
-mod kat;
-#[cfg(test)]
-mod sim;
+mod tests;

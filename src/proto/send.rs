@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::fec::{self, Fec, FecError};
-use super::frame::{FrameHeader, MessageKind, FRAME_HEADER_LEN};
+use super::frame::{FrameHeader, MessageKind, FRAME_HEADER_LEN, MAX_FRAMED_MESSAGE};
 use super::seal::{SealError, SessionKey};
 use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader};
 use crate::keys::LinkKey;
@@ -66,6 +66,9 @@ pub enum SenderError {
     /// The datagram budget leaves no room for a frame.
     #[error("datagram budget of {0} bytes is too small")]
     BudgetTooSmall(usize),
+    /// `max_message` is beyond what a frame's offset can place.
+    #[error("max_message of {0} bytes is beyond the 4 GiB a frame offset can place")]
+    MessageTooLarge(usize),
     /// Key derivation failed.
     #[error(transparent)]
     Seal(#[from] SealError),
@@ -141,6 +144,9 @@ impl Sender {
         let max_symbol = wire::symbol_size_for(cfg.datagram_budget);
         if max_symbol <= FRAME_HEADER_LEN {
             return Err(SenderError::BudgetTooSmall(cfg.datagram_budget));
+        }
+        if cfg.max_message > MAX_FRAMED_MESSAGE {
+            return Err(SenderError::MessageTooLarge(cfg.max_message));
         }
         let k = cfg.max_source_symbols;
         let r = fec::repair_count(k, cfg.repair_percent);
@@ -223,7 +229,6 @@ impl Sender {
         let seq = *seq_slot;
         *seq_slot += 1;
         let mut rest = payload;
-        let mut first = true;
         loop {
             let room = self.block_capacity().saturating_sub(self.building.len());
             if room <= FRAME_HEADER_LEN && !self.building.is_empty() {
@@ -234,6 +239,8 @@ impl Sender {
                 .len()
                 .min(room.saturating_sub(FRAME_HEADER_LEN))
                 .min(usize::from(u16::MAX));
+            // At most max_message, which `new` keeps within MAX_FRAMED_MESSAGE.
+            let offset = u32::try_from(payload.len() - rest.len()).unwrap_or(u32::MAX);
             let (chunk, tail) = rest.split_at(take);
             let last = tail.is_empty();
             let header = FrameHeader {
@@ -241,7 +248,7 @@ impl Sender {
                 stream,
                 seq,
                 kind,
-                first,
+                offset,
                 last,
             };
             if self.building.is_empty() {
@@ -253,7 +260,6 @@ impl Sender {
                 break;
             }
             rest = tail;
-            first = false;
         }
         self.counters.messages += 1;
         self.counters.message_bytes += payload.len() as u64;

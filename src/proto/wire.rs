@@ -1,4 +1,4 @@
-//! Datagram header and body layouts of the link protocol, version 1.
+//! Datagram header and body layouts of the link protocol, version 2.
 //!
 //! A datagram is `header ‖ AEAD(body) ‖ tag`. The header travels in clear and is the AEAD's
 //! associated data, so every bit of it is authenticated:
@@ -33,7 +33,7 @@
 use super::reader::{PutBytes, Reader};
 
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Bytes of the clear header.
 pub const HEADER_LEN: usize = 20;
 /// Bytes of the AEAD tag that follows the sealed body.
@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(
             out,
             [
-                1, 2, 1, 2, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x21, 0x22, 0x23, 0x24, 0x25,
+                2, 2, 1, 2, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x21, 0x22, 0x23, 0x24, 0x25,
                 0x26, 0x27, 0x28
             ]
         );

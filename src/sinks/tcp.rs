@@ -2,8 +2,12 @@
 //!
 //! An `Open` connects, `Data` is written in order, `End` closes cleanly (FIN). An OT-side
 //! abort, a loss inside the stream, an overflow, or the daemon stopping resets the connection
-//! (RST, through `SO_LINGER` 0), so the consumer can always tell a complete stream from a
-//! cut one. If the consumer cannot be reached, the stream's data is dropped and counted.
+//! (RST), so the consumer can always tell a complete stream from a cut one. If the consumer
+//! cannot be reached, the stream's data is dropped and counted.
+//!
+//! `SO_LINGER` 0 is set as soon as the connection is up and cleared only just before the clean
+//! shutdown of a complete stream: any other end — a crash, `kill -9`, an OOM kill, a panic —
+//! closes the socket with a reset, never a FIN that would make a cut stream look whole.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -118,6 +122,14 @@ async fn carry(
         return;
     };
     let _ = conn.set_nodelay(true);
+    if let Err(error) = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO)) {
+        // Without it a crash would end the stream with a FIN: do not carry the stream at all.
+        tracing::warn!(sink = %name, stream, %error, "cannot arm the reset-on-close; stream dropped");
+        counters.streams_reset.fetch_add(1, Ordering::Relaxed);
+        drop(conn);
+        drain(&mut cmds, &queued, &counters).await;
+        return;
+    }
     loop {
         match cmds.recv().await {
             Some(Cmd::Data(bytes)) => {
@@ -135,6 +147,8 @@ async fn carry(
                 counters.bytes.fetch_add(len as u64, Ordering::Relaxed);
             }
             Some(Cmd::End) => {
+                // Every byte is written: only now may the close be a FIN.
+                let _ = socket2::SockRef::from(&conn).set_linger(None);
                 let _ = conn.shutdown().await;
                 counters.streams_closed.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(sink = %name, stream, "stream closed cleanly");
@@ -149,9 +163,9 @@ async fn carry(
     }
 }
 
+/// Closes with a reset: `SO_LINGER` 0 is armed from the start.
 fn reset(conn: TcpStream, counters: &SinkCounters) {
     counters.streams_reset.fetch_add(1, Ordering::Relaxed);
-    let _ = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO));
     drop(conn);
 }
 

@@ -4,6 +4,11 @@
 //! Every sequence number that is skipped becomes one `Lost` range: exact loss accounting by
 //! channel and sequence. A gap also breaks every stream open on the channel, because the lost
 //! messages may have belonged to any of them: a stream is never spliced across a gap.
+//!
+//! A message is delivered only if its fragments chain: the first at offset 0, each next one at
+//! the offset where the bytes held so far end. A fragment that does not continue the message
+//! (one in between was in a block that was given up) makes the message lost, as a skipped
+//! sequence number does; nothing here relies on being told which blocks were given up.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,6 +33,8 @@ struct Partial {
     stream: u32,
     kind: MessageKind,
     bytes: Vec<u8>,
+    /// Bytes of the message received so far (also counted once it is oversize and dropped).
+    received: usize,
     oversize: bool,
 }
 
@@ -36,6 +43,8 @@ struct ChannelRx {
     /// The sequence number of the next message not yet delivered or declared lost.
     expected: u64,
     partial: Option<Partial>,
+    /// The message last reported lost for a missing fragment: its later fragments are expected.
+    abandoned: Option<u64>,
     open: BTreeSet<u32>,
     /// Streams whose messages are being discarded (their open or part of them was lost);
     /// each was reported broken once.
@@ -63,6 +72,7 @@ impl Channels {
                         spec: spec.clone(),
                         expected: 0,
                         partial: None,
+                        abandoned: None,
                         open: BTreeSet::new(),
                         dead: BTreeSet::new(),
                     },
@@ -89,26 +99,41 @@ impl Channels {
             return;
         };
         if header.seq < ch.expected {
-            counters.drop_stale_frame += 1;
+            if ch.abandoned != Some(header.seq) || header.first() {
+                counters.drop_stale_frame += 1;
+            }
+            // Else: a later fragment of a message already reported lost, already accounted.
             return;
         }
         if header.seq > ch.expected {
             ch.lose_up_to(header.seq, events, counters);
         }
-        if header.first {
+        if header.first() {
+            if ch.partial.is_some() {
+                // A second start of the message being assembled: the sender never does this.
+                ch.lose_fragmented(header, 0, events, counters);
+                return;
+            }
             ch.partial = Some(Partial {
                 stream: header.stream,
                 kind: header.kind,
                 bytes: Vec::with_capacity(if header.last { bytes.len() } else { 0 }),
+                received: 0,
                 oversize: false,
             });
         }
         let Some(partial) = ch.partial.as_mut() else {
-            // The start of this message was in a block before this receiver's first.
-            ch.lose_up_to(header.seq + 1, events, counters);
+            // The start of this message was in a block this receiver never had.
+            ch.lose_fragmented(header, 0, events, counters);
             return;
         };
-        if partial.bytes.len() + bytes.len() > ch.spec.max_message {
+        if usize::try_from(header.offset).ok() != Some(partial.received) {
+            let held = partial.received;
+            ch.lose_fragmented(header, held, events, counters);
+            return;
+        }
+        partial.received += bytes.len();
+        if partial.received > ch.spec.max_message {
             partial.oversize = true;
             partial.bytes = Vec::new();
         } else if !partial.oversize {
@@ -166,6 +191,27 @@ impl Channels {
 }
 
 impl ChannelRx {
+    /// The message of `header` lost a fragment (its bytes end at `held` where `header` starts
+    /// elsewhere): reports it lost, so the rest of its fragments are stale.
+    fn lose_fragmented(
+        &mut self,
+        header: FrameHeader,
+        held: usize,
+        events: &mut Vec<Event>,
+        counters: &mut Counters,
+    ) {
+        tracing::warn!(
+            channel = format_args!("{:08x}", self.spec.id),
+            seq = header.seq,
+            stream = header.stream,
+            held,
+            offset = header.offset,
+            "message lost: a fragment of it is missing"
+        );
+        self.lose_up_to(header.seq + 1, events, counters);
+        self.abandoned = Some(header.seq);
+    }
+
     fn lose_up_to(&mut self, next: u64, events: &mut Vec<Event>, counters: &mut Counters) {
         let count = next.saturating_sub(self.expected);
         if count == 0 {

@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn receiver_reports_down_at_the_deadline_and_a_restart() {
         use crate::proto::recv::{Event, HealthEvent};
-        use crate::proto::sim;
+        use crate::proto::tests::sim;
         let t0 = Instant::now();
         let mut rx = sim::receiver();
         assert_eq!(rx.poll_timeout(), None, "off by default");

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::frame::MessageKind;
-use super::recv::{ChannelSpec, Event, Receiver, ReceiverConfig};
-use super::send::{Sender, SenderConfig};
 use crate::keys::LinkKey;
+use crate::proto::frame::{MessageKind, FRAME_HEADER_LEN};
+use crate::proto::recv::{ChannelSpec, Event, Receiver, ReceiverConfig};
+use crate::proto::send::{Sender, SenderConfig};
 
 pub(crate) const STREAM_CH: u32 = 0x1111_1111;
 pub(crate) const DGRAM_CH: u32 = 0x2222_2222;
@@ -31,12 +31,29 @@ pub(crate) fn test_key() -> LinkKey {
     }
 }
 
+/// How the sender cuts blocks: the datagram budget and the most source symbols per block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    pub budget: usize,
+    pub block_symbols: u16,
+}
+
+/// The link's defaults: 1472-byte datagrams, 64 source symbols (about 91 KB) per block.
+pub(crate) const DEFAULT_SHAPE: Shape = Shape {
+    budget: 1472,
+    block_symbols: 64,
+};
+
 pub(crate) fn sender(session: u64, repair_percent: u16) -> Sender {
+    sender_shaped(session, repair_percent, DEFAULT_SHAPE)
+}
+
+pub(crate) fn sender_shaped(session: u64, repair_percent: u16, shape: Shape) -> Sender {
     Sender::new(SenderConfig {
         key: test_key(),
         session,
-        datagram_budget: 1472,
-        max_source_symbols: 64,
+        datagram_budget: shape.budget,
+        max_source_symbols: shape.block_symbols,
         repair_percent,
         flush: Duration::from_millis(1),
         heartbeat: Duration::from_millis(100),
@@ -90,6 +107,15 @@ pub(crate) struct Link {
     rng: ChaCha8Rng,
     imp: Impairment,
     in_burst: bool,
+    /// Datagrams still to drop in the current run of [`Link::with_runs`].
+    run_left: usize,
+    /// Datagrams to pass before the next run starts.
+    run_in: usize,
+    /// (run length, mean datagrams between runs) for [`Link::with_runs`].
+    runs: Option<(usize, usize)>,
+    /// Positions (0 = the first datagram passed) always dropped.
+    fixed: std::ops::Range<usize>,
+    passed: usize,
     held: Vec<(usize, Vec<u8>)>,
 }
 
@@ -99,8 +125,46 @@ impl Link {
             rng: ChaCha8Rng::seed_from_u64(seed),
             imp,
             in_burst: false,
+            run_left: 0,
+            run_in: 0,
+            runs: None,
+            fixed: 0..0,
+            passed: 0,
             held: Vec::new(),
         }
+    }
+
+    /// A link that also drops runs of exactly `length` consecutive datagrams, `spacing / 2` to
+    /// `3 × spacing / 2` datagrams apart (so runs never merge into a longer one), on top of
+    /// `imp`.
+    pub(crate) fn with_runs(seed: u64, imp: Impairment, length: usize, spacing: usize) -> Self {
+        Self {
+            runs: Some((length, spacing.max(2))),
+            run_in: spacing,
+            ..Self::new(seed, imp)
+        }
+    }
+
+    /// Also drops the datagrams at these positions (0 = the first one passed).
+    pub(crate) fn drop_range(&mut self, positions: std::ops::Range<usize>) {
+        self.fixed = positions;
+    }
+
+    fn in_run(&mut self) -> bool {
+        let Some((length, spacing)) = self.runs else {
+            return false;
+        };
+        if self.run_left > 0 {
+            self.run_left -= 1;
+            return true;
+        }
+        if self.run_in > 0 {
+            self.run_in -= 1;
+            return false;
+        }
+        self.run_in = self.rng.random_range(spacing / 2..=spacing * 3 / 2);
+        self.run_left = length.saturating_sub(1);
+        length > 0
     }
 
     /// Passes one datagram; returns what comes out now.
@@ -108,16 +172,20 @@ impl Link {
         let mut out = Vec::new();
         // Gilbert model: enter a burst with p = loss / burst, leave with p = 1 / burst, so
         // the long-run loss rate is about `loss` and bursts average `burst` datagrams.
-        let dropped = if self.imp.burst > 1.0 {
-            if self.in_burst {
-                self.in_burst = !self.rng.random_bool(1.0 / self.imp.burst);
+        let position = self.passed;
+        self.passed += 1;
+        let dropped = self.fixed.contains(&position)
+            || self.in_run()
+            || if self.imp.burst > 1.0 {
+                if self.in_burst {
+                    self.in_burst = !self.rng.random_bool(1.0 / self.imp.burst);
+                } else {
+                    self.in_burst = self.rng.random_bool((self.imp.loss / self.imp.burst).min(1.0));
+                }
+                self.in_burst
             } else {
-                self.in_burst = self.rng.random_bool((self.imp.loss / self.imp.burst).min(1.0));
-            }
-            self.in_burst
-        } else {
-            self.rng.random_bool(self.imp.loss)
-        };
+                self.rng.random_bool(self.imp.loss)
+            };
         for h in &mut self.held {
             h.0 = h.0.saturating_sub(1);
         }
@@ -197,6 +265,17 @@ pub(crate) struct Sent {
 
 /// A workload: three TCP-like streams interleaved with datagrams of random sizes.
 pub(crate) fn workload(rng: &mut ChaCha8Rng, messages: usize) -> Vec<Sent> {
+    workload_sized(rng, messages, 70_000, 9000)
+}
+
+/// [`workload`] with stream chunks of 1 to `max_chunk` bytes and datagrams of 0 to
+/// `max_datagram` bytes.
+pub(crate) fn workload_sized(
+    rng: &mut ChaCha8Rng,
+    messages: usize,
+    max_chunk: usize,
+    max_datagram: usize,
+) -> Vec<Sent> {
     let mut out = Vec::new();
     let mut open: Vec<u32> = Vec::new();
     let mut next_stream = 1;
@@ -228,7 +307,7 @@ pub(crate) fn workload(rng: &mut ChaCha8Rng, messages: usize) -> Vec<Sent> {
             }
             2..=5 if !open.is_empty() => {
                 let s = open[rng.random_range(0..open.len())];
-                let len = rng.random_range(1..70_000);
+                let len = rng.random_range(1..=max_chunk);
                 let payload = (0..len).map(|_| rng.random()).collect();
                 out.push(Sent {
                     channel: STREAM_CH,
@@ -238,7 +317,7 @@ pub(crate) fn workload(rng: &mut ChaCha8Rng, messages: usize) -> Vec<Sent> {
                 });
             }
             _ => {
-                let len = rng.random_range(0..9000);
+                let len = rng.random_range(0..=max_datagram);
                 let payload = (0..len).map(|_| rng.random()).collect();
                 out.push(Sent {
                     channel: DGRAM_CH,
@@ -268,9 +347,20 @@ pub(crate) fn run(
     repair: u16,
     work: &[Sent],
 ) -> (Vec<(u32, u64)>, Outcome, Receiver) {
-    let mut tx = sender((1_700_000_000 << 32) | seed, repair);
+    let link = Link::new(seed ^ 0x5eed, imp);
+    run_through(seed, link, repair, DEFAULT_SHAPE, work)
+}
+
+/// [`run`] through a given link, with blocks of a given shape.
+pub(crate) fn run_through(
+    seed: u64,
+    mut link: Link,
+    repair: u16,
+    shape: Shape,
+    work: &[Sent],
+) -> (Vec<(u32, u64)>, Outcome, Receiver) {
+    let mut tx = sender_shaped((1_700_000_000 << 32) | seed, repair, shape);
     let mut rx = receiver();
-    let mut link = Link::new(seed ^ 0x5eed, imp);
     let mut now = Instant::now();
     let mut outcome = Outcome::default();
     let mut seqs = Vec::new();
@@ -470,9 +560,9 @@ fn small_messages_make_small_datagrams() {
     assert_eq!(tx.poll_timeout(), Some(now + Duration::from_millis(1)));
     let later = now + Duration::from_millis(1);
     let len = tx.poll_transmit(later, &mut out).unwrap();
-    assert_eq!(len, 20 + 14 + 19 + 100 + 16);
+    assert_eq!(len, 20 + 14 + FRAME_HEADER_LEN + 100 + 16);
     // One source symbol and MIN_REPAIR_SYMBOLS repair symbols of the same size.
-    for _ in 0..super::fec::MIN_REPAIR_SYMBOLS {
+    for _ in 0..crate::proto::fec::MIN_REPAIR_SYMBOLS {
         assert_eq!(tx.poll_transmit(later, &mut out), Some(len));
     }
     assert!(tx.poll_transmit(later, &mut out).is_none());
@@ -567,7 +657,7 @@ fn a_persisted_floor_stops_replays_across_a_restart() {
 
 #[test]
 fn the_floor_step_adapts_to_the_packet_rate() {
-    use super::recv::{MAX_FLOOR_STEP, MIN_FLOOR_STEP};
+    use crate::proto::recv::{MAX_FLOOR_STEP, MIN_FLOOR_STEP};
     let mut now = Instant::now();
     let mut tx = sender((1_700_000_200u64 << 32) | 2, 10);
     let mut rx = receiver();
@@ -633,8 +723,8 @@ fn after_a_restart_a_replaced_session_of_the_same_second_is_stale() {
 #[test]
 fn an_authenticated_packet_number_beyond_the_cap_is_malformed() {
     // Found by the receiver fuzzer: packet number u64::MAX saturated the replay floor.
-    use super::seal::SessionKey;
-    use super::wire::{Header, Heartbeat, Kind, MAX_COUNTER, VERSION};
+    use crate::proto::seal::SessionKey;
+    use crate::proto::wire::{Header, Heartbeat, Kind, MAX_COUNTER, VERSION};
     let session = (1_700_000_400u64 << 32) | 3;
     let key = SessionKey::derive(&test_key(), session).unwrap();
     let mut rx = receiver();
