@@ -244,7 +244,8 @@ impl RecvView {
                 json!({
                     "name": name, "start": status.start, "durable": status.durable, "end": status.end,
                     "stored_bytes": status.bytes, "full": status.full,
-                    "dropped": c.drops_full.load(Relaxed) + c.drops_queue.load(Relaxed) + c.drops_error.load(Relaxed),
+                    "dropped": c.drops_full.load(Relaxed) + c.drops_queue.load(Relaxed)
+                        + c.drops_error.load(Relaxed) + c.drops_cut.load(Relaxed),
                 })
             })
             .collect();

@@ -261,7 +261,8 @@ impl RecvView {
         e.family(
             "weir_spool_dropped_total",
             Kind::Counter,
-            "Records the spool could not store, by reason (disk_full, queue_full, write_error).",
+            "Records the spool could not store, by reason (disk_full, queue_full, write_error, \
+             stream_cut: data of a stream an earlier drop had cut).",
         );
         for (channel, view) in &spool.channels {
             let c = &view.counters;
@@ -269,6 +270,7 @@ impl RecvView {
                 ("disk_full", &c.drops_full),
                 ("queue_full", &c.drops_queue),
                 ("write_error", &c.drops_error),
+                ("stream_cut", &c.drops_cut),
             ] {
                 e.sample(
                     "weir_spool_dropped_total",

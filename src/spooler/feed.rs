@@ -24,6 +24,9 @@ pub(super) struct Input {
     pub stream: u32,
     pub kind: RecordKind,
     pub payload: Vec<u8>,
+    /// A `Lost` record for messages the IT host dropped (not the link): it also cuts every
+    /// stream open in the spool (see `cut.rs`).
+    pub cuts_streams: bool,
 }
 
 impl Input {
@@ -52,6 +55,7 @@ impl Input {
             stream: 0,
             kind: RecordKind::Lost,
             payload: (span.last - span.first + 1).to_be_bytes().to_vec(),
+            cuts_streams: true,
         }
     }
 }
@@ -131,6 +135,7 @@ impl SpoolFeed {
             stream,
             kind,
             payload,
+            cuts_streams: false,
         };
         if let Some(span) = feed.lost {
             if self.tx.try_send(Input::lost(channel, span)).is_err() {

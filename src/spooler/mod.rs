@@ -11,17 +11,20 @@
 //!   never touched by a failed write (the log truncates back to its last whole record). Other
 //!   write errors count as `drops_error` (`event="spool_write_failed"`, once per run).
 //! - Every message dropped on the way (queue, disk, write error) is stored as a `Lost` record
-//!   for its sequence range as soon as the channel stores again, ahead of what follows.
+//!   for its sequence range as soon as the channel stores again, ahead of what follows, and
+//!   every stream open in the spool then gets an `Abort` record: a stream never continues, or
+//!   ends cleanly, across a hole (`cut.rs`).
 //! - Consumers see a record only once it is fsynced: the published `durable` offset only moves
 //!   after an fsync. [`SpoolView::changed`] ticks whenever any channel's status moved.
 //! - The receive time of a record is taken when the writer thread appends it (wall clock).
 //! - When the feed is dropped (the link thread stopped), the thread syncs every log and ends.
 //! - A spool directory that does not exist is created with mode 0700 (it holds data in clear).
 
+mod cut;
 mod feed;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
@@ -57,6 +60,9 @@ pub struct SpoolCounters {
     pub drops_queue: AtomicU64,
     /// Records lost to another write error.
     pub drops_error: AtomicU64,
+    /// Data records not stored because their stream had been cut by an earlier drop (its
+    /// `Abort` is in the spool).
+    pub drops_cut: AtomicU64,
     /// Whether the channel is refusing records for a full disk now.
     pub full: AtomicBool,
 }
@@ -94,6 +100,8 @@ struct Channel {
     lost: Option<LossSpan>,
     /// Writes are failing (not for a full disk): logged once, until one succeeds.
     failing: bool,
+    /// Streams open in this channel's log (see `cut.rs`).
+    open_streams: BTreeSet<u32>,
 }
 
 /// Opens (and recovers) every channel's log under `dir` and starts the writer thread.
@@ -167,6 +175,7 @@ pub fn start(
                 counters,
                 refused_since_full: 0,
                 lost: None,
+                open_streams: BTreeSet::new(),
                 failing: false,
             },
         );

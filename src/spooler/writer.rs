@@ -9,8 +9,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use super::feed::{widen, Input};
-use super::{Channel, BATCH_BYTES, BATCH_RECORDS, IDLE_WAKE};
-use crate::spool::{AppendError, NewRecord};
+use super::{cut, Channel, BATCH_BYTES, BATCH_RECORDS, IDLE_WAKE};
+use crate::spool::AppendError;
 
 fn unix_ns() -> u64 {
     SystemTime::now()
@@ -111,24 +111,28 @@ fn append(logs: &mut HashMap<u32, Channel>, batch: &mut Vec<Input>) {
         };
         // What could not be stored before goes first, as one loss record.
         let lost = channel.lost.map(|span| Input::lost(first.channel, span));
-        let records: Vec<NewRecord<'_>> = lost
-            .iter()
-            .chain(group)
-            .map(|input| NewRecord {
-                seq: input.seq,
-                time_ns,
-                stream: input.stream,
-                kind: input.kind,
-                payload: &input.payload,
-            })
-            .collect();
+        let plan = cut::plan(&channel.open_streams, lost.iter().chain(group), time_ns);
         let count = group.len() as u64;
-        match channel.log.append_batch(&records, now) {
+        match channel.log.append_batch(&plan.records, now) {
             Ok(_) => {
                 if std::mem::take(&mut channel.failing) {
                     tracing::warn!(channel = %channel.name, "spool: writes succeed again");
                 }
                 channel.lost = None;
+                channel.open_streams = plan.open;
+                if plan.discarded > 0 {
+                    channel
+                        .counters
+                        .drops_cut
+                        .fetch_add(plan.discarded, Ordering::Relaxed);
+                    tracing::warn!(
+                        channel = %channel.name,
+                        records = plan.discarded,
+                        "spool: data of streams cut by an earlier drop not stored (each stream \
+                         ends with an abort record)"
+                    );
+                }
+                let count = count - plan.discarded;
                 channel.counters.records.fetch_add(count, Ordering::Relaxed);
                 let bytes: usize = group.iter().map(|input| input.payload.len()).sum();
                 channel.counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
