@@ -525,7 +525,7 @@ fn frames_seeds() {
         0,
         MAX_COUNTER,
         MessageKind::Data,
-        true,
+        0,
         true,
         b"cap",
     );
@@ -535,11 +535,25 @@ fn frames_seeds() {
         0,
         MAX_COUNTER + 1,
         MessageKind::Data,
-        true,
+        0,
         true,
         b"over",
     );
     write("frames", "seq_cap", &capped);
+    // A continuation fragment claiming offset 0, and a first fragment at offset 5.
+    let mut offsets = Vec::new();
+    frame(
+        &mut offsets,
+        DGRAM_CH,
+        0,
+        1,
+        MessageKind::Data,
+        5,
+        true,
+        b"first?",
+    );
+    offsets[0] |= 0x01;
+    write("frames", "first_flag_with_offset", &offsets);
 }
 
 fn wire_seeds() {

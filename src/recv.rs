@@ -1,5 +1,6 @@
 //! The IT side's link thread: takes datagram batches off the [`RecvLink`], runs them through
-//! the protocol [`Receiver`], and dispatches what comes out to the sinks without waiting.
+//! the protocol [`Receiver`], and hands what comes out to the spool without waiting. Everything
+//! that leaves the IT host is read from the spool by the delivery process (`weir-deliver`).
 //!
 //! It runs on its own OS thread so a busy consumer-side runtime never delays reading the
 //! link (whose kernel buffer is the only slack a one-way link has). It never writes to the
@@ -19,13 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::consumer::protocol::RecordKind;
 use crate::net::RecvLink;
 use crate::observe::recv::{ChannelStat, RecvView, SharedRecvView};
 use crate::observe::{lock, PUBLISH_EVERY, SAMPLE_EVERY};
 use crate::proto::recv::{ChannelSpec, Counters, Event, HealthEvent, Receiver};
 use crate::proto::wire::Heartbeat;
-use crate::sinks::{SinkEvent, SinkHandle};
+use crate::spool::RecordKind;
 use crate::spooler::SpoolFeed;
 
 /// Longest wait for a datagram before timers and the stop flag are looked at.
@@ -37,35 +37,36 @@ const MISMATCH_REPEAT: Duration = Duration::from_secs(60);
 /// Interval between summaries of authentication failures and replays.
 pub const SECURITY_EVERY: Duration = Duration::from_secs(1);
 
-/// Routes receiver events to the sinks of each channel.
-#[derive(Debug, Default)]
+/// Routes receiver events to the spool, and keeps per-channel statistics.
+#[derive(Debug)]
 pub struct Dispatch {
-    sinks: HashMap<u32, Vec<SinkHandle>>,
     names: HashMap<u32, String>,
     fingerprint_ok: Option<bool>,
     mismatch_logged: Option<Instant>,
     stats: HashMap<u32, ChannelStat>,
     last_heartbeat: Option<Heartbeat>,
     restarts: u64,
-    spool: Option<SpoolFeed>,
+    spool: SpoolFeed,
 }
 
 impl Dispatch {
-    /// Adds a sink for `channel`.
-    pub fn add(&mut self, channel: u32, name: &str, sink: SinkHandle) {
-        self.name_channel(channel, name);
-        self.sinks.entry(channel).or_default().push(sink);
+    /// Stores every channel's messages, losses and broken streams in `spool`.
+    pub fn new(spool: SpoolFeed) -> Self {
+        Dispatch {
+            names: HashMap::new(),
+            fingerprint_ok: None,
+            mismatch_logged: None,
+            stats: HashMap::new(),
+            last_heartbeat: None,
+            restarts: 0,
+            spool,
+        }
     }
 
-    /// Names `channel` (for logs and per-channel statistics), whether it has sinks or not.
+    /// Names `channel` (for logs and per-channel statistics).
     pub fn name_channel(&mut self, channel: u32, name: &str) {
         self.names.insert(channel, name.to_owned());
         self.stats.entry(channel).or_default().name = name.to_owned();
-    }
-
-    /// Stores every channel's messages, losses and broken streams in the spool as well.
-    pub fn set_spool(&mut self, feed: SpoolFeed) {
-        self.spool = Some(feed);
     }
 
     /// Per-channel statistics, by name.
@@ -78,14 +79,6 @@ impl Dispatch {
     fn stat(&mut self, channel: u32) -> Option<&mut ChannelStat> {
         // Only declared channels: the receiver drops frames of unknown ones.
         self.stats.get_mut(&channel)
-    }
-
-    fn fanout(&mut self, channel: u32, event: impl Fn() -> SinkEvent) {
-        if let Some(sinks) = self.sinks.get_mut(&channel) {
-            for sink in sinks {
-                sink.offer(event());
-            }
-        }
     }
 
     /// Handles one receiver event.
@@ -102,31 +95,8 @@ impl Dispatch {
                     stat.messages += 1;
                     stat.bytes += payload.len() as u64;
                 }
-                let sinks = self.sinks.get_mut(&channel).filter(|sinks| !sinks.is_empty());
-                // Copies only when more than one place takes the bytes.
-                let mut payload = Some(payload);
-                if let Some(spool) = &mut self.spool {
-                    let bytes = match sinks {
-                        Some(_) => payload.clone().unwrap_or_default(),
-                        None => payload.take().unwrap_or_default(),
-                    };
-                    spool.offer(channel, seq, stream, RecordKind::from(kind), bytes);
-                }
-                if let Some(sinks) = sinks {
-                    let n = sinks.len();
-                    for (i, sink) in sinks.iter_mut().enumerate() {
-                        let bytes = if i + 1 == n {
-                            payload.take().unwrap_or_default()
-                        } else {
-                            payload.clone().unwrap_or_default()
-                        };
-                        sink.offer(SinkEvent::Message {
-                            stream,
-                            kind,
-                            payload: bytes,
-                        });
-                    }
-                }
+                self.spool
+                    .offer(channel, seq, stream, RecordKind::from(kind), payload);
             }
             Event::StreamBroken { channel, stream } => {
                 tracing::warn!(
@@ -134,26 +104,22 @@ impl Dispatch {
                     stream,
                     "stream broken by loss; resetting it"
                 );
-                self.fanout(channel, || SinkEvent::Broken { stream });
-                if let Some(spool) = &mut self.spool {
-                    // The receiver cut the stream: no message carries this abort, so seq 0.
-                    spool.offer(channel, 0, stream, RecordKind::Abort, Vec::new());
-                }
+                // The receiver cut the stream: no message carries this abort, so seq 0.
+                self.spool
+                    .offer(channel, 0, stream, RecordKind::Abort, Vec::new());
             }
             Event::Lost {
                 channel,
                 first_seq,
                 count,
             } => {
-                if let Some(spool) = &mut self.spool {
-                    spool.offer(
-                        channel,
-                        first_seq,
-                        0,
-                        RecordKind::Lost,
-                        count.to_be_bytes().to_vec(),
-                    );
-                }
+                self.spool.offer(
+                    channel,
+                    first_seq,
+                    0,
+                    RecordKind::Lost,
+                    count.to_be_bytes().to_vec(),
+                );
                 // Logged by the receiver with its sequence range.
                 if let Some(stat) = self.stat(channel) {
                     stat.lost += count;

@@ -14,6 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::proto::recv::ReplayFloor;
@@ -84,7 +85,14 @@ pub fn store(path: &Path, floor: ReplayFloor) -> Result<(), StateError> {
         source,
     };
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(io_error)?;
+    // Private to weir-recv: weir-deliver, in the same group, has no business reading it.
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_error)?;
     write!(
         file,
         "{MAGIC}\nsession {:016x}\npacket_floor {}\n",

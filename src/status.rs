@@ -85,8 +85,11 @@ fn num(v: &Value) -> String {
     }
 }
 
-/// Renders a status JSON (receiver or sender) for a terminal.
+/// Renders a status JSON (weir-send, weir-recv or weir-deliver) for a terminal.
 pub fn render(s: &Value) -> String {
+    if at(s, "side") == "deliver" {
+        return render_deliver(s);
+    }
     let mut out = String::new();
     if at(s, "side") == "send" {
         let _ = writeln!(
@@ -190,6 +193,19 @@ pub fn render(s: &Value) -> String {
             num(at(ch, "loss_rate"))
         );
     }
+    spool_and_consumers(s, &mut out);
+    let history = at(s, "history").as_array().map_or(&[][..], Vec::as_slice);
+    let _ = writeln!(
+        out,
+        "throughput, last {} s: {}",
+        history.len(),
+        sparkline(history)
+    );
+    out
+}
+
+/// The spool and consumer server sections, which both IT daemons report.
+fn spool_and_consumers(s: &Value, out: &mut String) {
     if let Some(spool) = at(s, "spool").as_array() {
         let _ = writeln!(
             out,
@@ -227,13 +243,35 @@ pub fn render(s: &Value) -> String {
             num(at(c, "gaps"))
         );
     }
-    let history = at(s, "history").as_array().map_or(&[][..], Vec::as_slice);
+}
+
+/// weir-deliver's status: the spool it reads, the consumer server and every sink.
+fn render_deliver(s: &Value) -> String {
+    let mut out = String::from("weir-deliver\n");
+    spool_and_consumers(s, &mut out);
     let _ = writeln!(
         out,
-        "throughput, last {} s: {}",
-        history.len(),
-        sparkline(history)
+        "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8}",
+        "sink", "position", "messages", "closed", "reset", "dropped", "gaps"
     );
+    for sink in at(s, "sinks").as_array().into_iter().flatten() {
+        let name = format!(
+            "{} → {}",
+            at(sink, "channel").as_str().unwrap_or("?"),
+            at(sink, "sink").as_str().unwrap_or("?")
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8}",
+            name,
+            num(at(sink, "position")),
+            num(at(sink, "messages")),
+            num(at(sink, "streams_closed")),
+            num(at(sink, "streams_reset")),
+            num(at(sink, "dropped")),
+            num(at(sink, "gap_records"))
+        );
+    }
     out
 }
 
@@ -299,6 +337,23 @@ mod tests {
         assert!(text.contains("dropped:            forged=3\n"));
         assert!(text.contains("syslog"));
         assert!(text.contains("▅█"), "{text}");
+    }
+
+    #[test]
+    fn renders_a_delivery_status() {
+        let s = serde_json::json!({
+            "side": "deliver",
+            "spool": [{"name": "syslog", "start": 0, "durable": 5, "end": 6, "stored_bytes": 400,
+                       "full": false, "dropped": 0}],
+            "consumers": null,
+            "sinks": [{"channel": "syslog", "sink": "udp 10.0.0.9:514", "position": 5,
+                       "messages": 5, "bytes": 50, "streams_closed": 0, "streams_reset": 0,
+                       "dropped": 1, "gap_records": 0, "skipped": 0}],
+        });
+        let text = render(&s);
+        assert!(text.starts_with("weir-deliver\n"), "{text}");
+        assert!(text.contains("syslog → udp 10.0.0.9:514"), "{text}");
+        assert!(!text.contains("link:"), "{text}");
     }
 
     #[test]

@@ -413,9 +413,9 @@ fn a_consumer_that_accepts_nothing_for_the_idle_timeout_is_disconnected() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        site.recv.log_text().contains("idle timeout"),
+        site.deliver.log_text().contains("idle timeout"),
         "{}",
-        site.recv.log_text()
+        site.deliver.log_text()
     );
     drop(stalled);
     site.stop();

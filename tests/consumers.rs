@@ -106,10 +106,10 @@ fn handshakes_without_a_valid_certificate_and_ungranted_channels_are_refused() {
     );
     // The server logs a refusal when its side of the handshake ends, maybe after the client's.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut log = site.recv.log_text();
+    let mut log = site.deliver.log_text();
     while log.matches("consumer_handshake_failed").count() < 5 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        log = site.recv.log_text();
+        log = site.deliver.log_text();
     }
     // 2 transports × (an ungranted channel, an unknown one).
     assert_eq!(log.matches("event=\"consumer_denied\"").count(), 4, "{log}");
@@ -485,15 +485,15 @@ fn a_reload_grants_and_revokes_channels_for_new_subscriptions() {
         .replace(&datagram_grant, &format!("consumers = [\"{SIEM}\"]"))
         .replace(&stream_grant, &format!("consumers = [\"{READER}\", \"{SIEM}\"]"));
     std::fs::write(&site.policy, text).unwrap();
-    site.recv.signal("HUP").unwrap();
+    site.deliver.signal("HUP").unwrap();
     assert!(
         weir::harness::drive::wait_for_log(
-            &site.dir.join("recv.log"),
+            &site.dir.join("deliver.log"),
             "policy reloaded",
             Duration::from_secs(10)
         ),
         "{}",
-        site.recv.log_text()
+        site.deliver.log_text()
     );
     subscribe(&siem, "stream").unwrap();
     match subscribe(&reader, "datagrams") {

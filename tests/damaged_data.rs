@@ -1,5 +1,6 @@
 //! Never deliver damaged data as if it were whole, end to end: a block lost in the middle of a
-//! message that spans many blocks, and a crash of the process that holds a TCP sink.
+//! message that spans many blocks, and a crash of the process that holds a TCP sink
+//! (weir-deliver).
 
 #![allow(
     clippy::unwrap_used,
@@ -32,6 +33,7 @@ const DATAGRAMS_PER_BLOCK: u64 = BLOCK_SYMBOLS + 2;
 struct Pair {
     dir: PathBuf,
     recv: Daemon,
+    deliver: Daemon,
     _send: Daemon,
     conduit: Conduit,
     tcp_out: TcpCollector,
@@ -62,7 +64,7 @@ fn start(label: &str, drop_run: Option<(u64, u64)>) -> Pair {
         flush: "1ms".into(),
     };
     let policy = conduit
-        .policy_text_full("", "", "spool = \"spool\"")
+        .policy_text_full("", "", "")
         .replace("[link]\n", &format!("[link]\nblock_symbols = {BLOCK_SYMBOLS}\n"))
         .replace("max_message = \"256 KiB\"", "max_message = \"1 MiB\"")
         .replace("max_message = \"16 KiB\"", "max_message = \"60 KiB\"");
@@ -75,6 +77,12 @@ fn start(label: &str, drop_run: Option<(u64, u64)>) -> Pair {
         &dir.join("recv.log"),
         "weir-recv ready",
     );
+    let deliver = spawn(
+        env!("CARGO_BIN_EXE_weir-deliver"),
+        &policy_path,
+        &dir.join("deliver.log"),
+        "weir-deliver ready",
+    );
     let send = spawn(
         env!("CARGO_BIN_EXE_weir-send"),
         &policy_path,
@@ -84,6 +92,7 @@ fn start(label: &str, drop_run: Option<(u64, u64)>) -> Pair {
     Pair {
         dir,
         recv,
+        deliver,
         _send: send,
         conduit,
         tcp_out,
@@ -259,7 +268,7 @@ fn trickle(addr: std::net::SocketAddr, seed: u64, stop: Arc<AtomicBool>) -> u64 
 }
 
 #[test]
-fn a_killed_receiver_resets_its_tcp_sink_streams() {
+fn a_killed_delivery_process_resets_its_tcp_sink_streams() {
     let pair = start("kill-sink", None);
     let stop = Arc::new(AtomicBool::new(false));
     let addr = pair.conduit.tcp.0;
@@ -273,7 +282,7 @@ fn a_killed_receiver_resets_its_tcp_sink_streams() {
         pair.tcp_out.results.lock().unwrap().is_empty(),
         "the stream ended early"
     );
-    pair.recv.signal("KILL").unwrap();
+    pair.deliver.signal("KILL").unwrap();
     let got = pair.tcp_out.wait_for(1, Duration::from_secs(20));
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
@@ -281,7 +290,7 @@ fn a_killed_receiver_resets_its_tcp_sink_streams() {
     assert!(got[0].bytes > 0, "nothing reached the sink before the kill");
     assert!(
         !got[0].clean,
-        "a receiver killed mid-stream ended its sink connection with a FIN after {} bytes",
+        "weir-deliver killed mid-stream ended its sink connection with a FIN after {} bytes",
         got[0].bytes
     );
     assert_eq!(got[0].sha256, sha_of_pattern_prefix(21, got[0].bytes));

@@ -23,6 +23,7 @@ use weir::harness::{hex, Pattern};
 
 struct Pair {
     recv: Daemon,
+    _deliver: Daemon,
     send: Daemon,
     conduit: Conduit,
     tcp_out: TcpCollector,
@@ -64,6 +65,12 @@ fn start(label: &str, imp: Impairment, repair: u16) -> Pair {
         &dir.join("recv.log"),
         "weir-recv ready",
     );
+    let deliver = spawn(
+        env!("CARGO_BIN_EXE_weir-deliver"),
+        &policy,
+        &dir.join("deliver.log"),
+        "weir-deliver ready",
+    );
     let send = spawn(
         env!("CARGO_BIN_EXE_weir-send"),
         &policy,
@@ -72,6 +79,7 @@ fn start(label: &str, imp: Impairment, repair: u16) -> Pair {
     );
     Pair {
         recv,
+        _deliver: deliver,
         send,
         conduit,
         tcp_out,
@@ -275,8 +283,14 @@ fn daemons_started_as_root_drop_to_the_given_user() {
         d
     };
     let recv = start(env!("CARGO_BIN_EXE_weir-recv"), "recv.log", "weir-recv ready");
+    let deliver = start(
+        env!("CARGO_BIN_EXE_weir-deliver"),
+        "deliver.log",
+        "weir-deliver ready",
+    );
     let send = start(env!("CARGO_BIN_EXE_weir-send"), "send.log", "weir-send ready");
     assert_eq!(uid_of(recv.pid()), nobody.uid.as_raw());
+    assert_eq!(uid_of(deliver.pid()), nobody.uid.as_raw());
     assert_eq!(uid_of(send.pid()), nobody.uid.as_raw());
     // And they still work: a stream crosses, and the receiver could write its state file.
     let sent = send_stream(conduit.tcp.0, 1 << 20, 9).unwrap();

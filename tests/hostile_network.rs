@@ -29,6 +29,7 @@ struct Pair {
     dir: std::path::PathBuf,
     policy: std::path::PathBuf,
     recv: Daemon,
+    _deliver: Daemon,
     _send: Daemon,
     conduit: Conduit,
     tcp_out: TcpCollector,
@@ -60,6 +61,14 @@ fn start(label: &str, capture: usize) -> Pair {
     };
     let policy = conduit.write(&dir).unwrap();
     let recv = spawn_recv(&policy, &dir.join("recv.log"));
+    let deliver = Daemon::spawn_ready(
+        Path::new(env!("CARGO_BIN_EXE_weir-deliver")),
+        &policy,
+        &dir.join("deliver.log"),
+        &[],
+        "weir-deliver ready",
+    )
+    .unwrap();
     let send = Daemon::spawn(
         Path::new(env!("CARGO_BIN_EXE_weir-send")),
         &policy,
@@ -76,6 +85,7 @@ fn start(label: &str, capture: usize) -> Pair {
         dir,
         policy,
         recv,
+        _deliver: deliver,
         _send: send,
         conduit,
         tcp_out,

@@ -468,6 +468,8 @@ to = "{IT_ADDR}:{LINK_PORT}"
 [recv]
 listen = "{IT_ADDR}:{LINK_PORT}"
 state = "recv.state"
+spool = "spool"
+deliver_state = "deliver-state"
 
 [[channel]]
 name = "stream"
@@ -514,6 +516,14 @@ fn the_link_carries_ot_to_it_and_nothing_back() {
         &ns.it,
         "weir-recv",
         env!("CARGO_BIN_EXE_weir-recv"),
+        &policy,
+        &dir,
+    );
+    let mut deliver = NsDaemon::start(
+        &ns,
+        &ns.it,
+        "weir-deliver",
+        env!("CARGO_BIN_EXE_weir-deliver"),
         &policy,
         &dir,
     );
@@ -579,7 +589,13 @@ fn the_link_carries_ot_to_it_and_nothing_back() {
     // Stop the sender first (it sends its last heartbeat), then the receiver; both cleanly.
     let send_status = send.stop(Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(300));
+    let deliver_status = deliver.stop(Duration::from_secs(10));
     let recv_status = recv.stop(Duration::from_secs(10));
+    assert!(
+        deliver_status.is_some_and(|s| s.success()),
+        "weir-deliver did not exit cleanly ({deliver_status:?}):\n{}",
+        deliver.log_text()
+    );
     assert!(
         send_status.is_some_and(|s| s.success()),
         "weir-send did not exit cleanly ({send_status:?}):\n{}",

@@ -108,6 +108,7 @@ fn metrics_status_and_health_events_follow_the_link() {
     let dir = scratch_dir("observe").unwrap();
     let listen = free_addr().unwrap();
     let (recv_metrics, send_metrics) = (free_addr().unwrap(), free_addr().unwrap());
+    let deliver_metrics = free_addr().unwrap();
     let tcp_out = TcpCollector::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let udp_out = UdpCollector::start("127.0.0.1:0".parse().unwrap()).unwrap();
     let conduit = Conduit {
@@ -124,11 +125,22 @@ fn metrics_status_and_health_events_follow_the_link() {
     let text = conduit
         .policy_text_with("", "allow_from = [\"127.0.0.1\"]")
         .replacen("[send]\n", &format!("[send]\nmetrics = \"{send_metrics}\"\n"), 1)
-        .replacen("[recv]\n", &format!("[recv]\nmetrics = \"{recv_metrics}\"\n"), 1);
+        .replacen(
+            "[recv]\n",
+            &format!("[recv]\nmetrics = \"{recv_metrics}\"\ndeliver_metrics = \"{deliver_metrics}\"\n"),
+            1,
+        );
     std::fs::write(&policy, text).unwrap();
     let recv_bin = env!("CARGO_BIN_EXE_weir-recv");
+    let deliver_bin = env!("CARGO_BIN_EXE_weir-deliver");
     let send_bin = env!("CARGO_BIN_EXE_weir-send");
     let mut recv = spawn(recv_bin, &policy, dir.join("recv.log"), "weir-recv ready");
+    let mut deliver = spawn(
+        deliver_bin,
+        &policy,
+        dir.join("deliver.log"),
+        "weir-deliver ready",
+    );
     let mut send = spawn(send_bin, &policy, dir.join("send.log"), "weir-send ready");
 
     // Traffic flows.
@@ -138,6 +150,24 @@ fn metrics_status_and_health_events_follow_the_link() {
     }
     assert_eq!(udp_out.wait_for(20, Duration::from_secs(10)), 20);
     let wait = Duration::from_secs(5);
+    // weir-deliver shows its sinks and the spool it reads.
+    let sink = format!(
+        "weir_sink_messages_total{{channel=\"datagrams\",sink=\"udp {}\"}}",
+        conduit.udp.1
+    );
+    wait_metric(deliver_metrics, &sink, wait, |v| v == 20.0);
+    wait_metric(
+        deliver_metrics,
+        "weir_spool_records_total{channel=\"datagrams\"}",
+        wait,
+        |v| v == 20.0,
+    );
+    let status = weir::status::get(&format!("http://{deliver_metrics}/status.json")).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["side"], "deliver");
+    assert_eq!(status["sinks"][1]["messages"], 20, "{status}");
+    let page = weir::status::get(&format!("http://{deliver_metrics}/")).unwrap();
+    assert!(page.contains("weir-deliver"));
     wait_metric(recv_metrics, "weir_link_up", wait, |v| v == 1.0);
     wait_metric(recv_metrics, "weir_policy_fingerprint_match", wait, |v| v == 1.0);
     wait_metric(
@@ -257,6 +287,7 @@ fn metrics_status_and_health_events_follow_the_link() {
     browser_shows_what_metrics_say(recv_metrics, &dir);
 
     send.stop(Duration::from_secs(10));
+    deliver.stop(Duration::from_secs(10));
     recv.stop(Duration::from_secs(10));
 }
 

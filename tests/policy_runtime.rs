@@ -24,6 +24,7 @@ struct Pair {
     dir: PathBuf,
     conduit: Conduit,
     recv: Daemon,
+    _deliver: Daemon,
     send: Daemon,
     tcp_out: TcpCollector,
     udp_out: UdpCollector,
@@ -62,11 +63,17 @@ fn start(label: &str, stream_extra: &str, datagram_extra: &str) -> Pair {
         d
     };
     let recv = spawn(env!("CARGO_BIN_EXE_weir-recv"), "recv.log", "weir-recv ready");
+    let deliver = spawn(
+        env!("CARGO_BIN_EXE_weir-deliver"),
+        "deliver.log",
+        "weir-deliver ready",
+    );
     let send = spawn(env!("CARGO_BIN_EXE_weir-send"), "send.log", "weir-send ready");
     Pair {
         dir,
         conduit,
         recv,
+        _deliver: deliver,
         send,
         tcp_out,
         udp_out,

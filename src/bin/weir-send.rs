@@ -1,6 +1,5 @@
 //! `weir-send`: the OT side of a weir conduit.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,6 +9,7 @@ use clap::Parser;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+use weir::cli::CommonArgs;
 use weir::net::SendLink;
 use weir::observe::send::SharedSendView;
 use weir::policy::{self, Source};
@@ -36,24 +36,13 @@ use weir::sources::{self, ChannelCounters, Intake, Rules, SharedRules, SourceCon
     Check a policy first with `weir check FILE`; make the key with `weir keygen FILE`."
 )]
 struct Args {
-    /// The conduit's policy file (the same file as on the IT host).
-    #[arg(short, long, default_value = "/etc/weir/policy.toml")]
-    policy: PathBuf,
-    /// Log filter, e.g. `info`, `debug`, `weir=debug` (RUST_LOG wins when set).
-    #[arg(long, default_value = "info")]
-    log: String,
-    /// Log as JSON lines instead of text.
-    #[arg(long)]
-    log_json: bool,
-    /// Switch to this unprivileged user once the sockets are bound and the key is read
-    /// (start as root to bind privileged ports; the key file may then be root-only).
-    #[arg(long, value_name = "NAME")]
-    user: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    weir::logging::init(&args.log, args.log_json);
+    let args = Args::parse().common;
+    args.init_logging();
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -71,7 +60,7 @@ fn session_id() -> anyhow::Result<u64> {
     Ok(((secs & 0xffff_ffff) << 32) | u64::from(u32::from_be_bytes(random)))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: CommonArgs) -> anyhow::Result<()> {
     let policy = policy::load(&args.policy).map_err(|e| anyhow::anyhow!("invalid policy\n{e}"))?;
     let side = policy.require_send().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
     if policy.channels.is_empty() {
@@ -147,7 +136,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             )
         })?;
 
-    let user = args.user.clone();
+    let privileges = args.clone();
     let policy_path = args.policy.clone();
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -169,10 +158,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!(channel = %name, source = %ch.source, "source bound");
             bound.push(socket);
         }
-        match &user {
-            Some(user) => weir::privilege::drop_to(user)?,
-            None => weir::privilege::warn_if_root(),
-        }
+        privileges.drop_privileges()?;
         let mut tasks = Vec::new();
         for ((socket, ch), (rules, counters)) in bound
             .into_iter()

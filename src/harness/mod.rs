@@ -5,7 +5,7 @@
 
 pub mod collect;
 pub mod drive;
-#[cfg(feature = "recv")]
+#[cfg(feature = "deliver")]
 pub mod pki;
 pub mod process;
 pub mod relay;

@@ -50,6 +50,27 @@ impl Daemon {
         })
     }
 
+    /// Starts it like [`Daemon::spawn`] and waits up to 20 s for `ready` in its log; the error
+    /// carries the log when it does not come.
+    pub fn spawn_ready(
+        binary: &Path,
+        policy: &Path,
+        log: &Path,
+        extra: &[&str],
+        ready: &str,
+    ) -> io::Result<Daemon> {
+        let daemon = Self::spawn(binary, policy, log, extra)?;
+        if super::drive::wait_for_log(log, ready, Duration::from_secs(20)) {
+            Ok(daemon)
+        } else {
+            Err(io::Error::other(format!(
+                "{} did not log {ready:?}:\n{}",
+                binary.display(),
+                daemon.log_text()
+            )))
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -40,7 +40,15 @@ impl Conduit {
 
     /// The policy text with extra lines in each channel and at the end of `[recv]` (e.g. the
     /// spool settings and a `[recv.serve]` table, which must come last).
+    /// The spool (`spool`) and the delivery process's sink offsets (`deliver-state`) are in the
+    /// policy's directory unless `recv_extra` names another `spool`.
     pub fn policy_text_full(&self, stream_extra: &str, datagram_extra: &str, recv_extra: &str) -> String {
+        let names_spool = recv_extra.lines().any(|l| {
+            l.trim_start()
+                .strip_prefix("spool")
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        });
+        let spool = if names_spool { "" } else { "spool = \"spool\"\n" };
         format!(
             r#"[link]
 key_file = "link.key"
@@ -56,7 +64,8 @@ to = "{send_to}"
 [recv]
 listen = "{listen}"
 state = "recv.state"
-{recv_extra}
+deliver_state = "deliver-state"
+{spool}{recv_extra}
 
 [[channel]]
 name = "stream"

@@ -5,6 +5,8 @@
 //! and sinks' atomic counters, so serving a scrape never touches the per-datagram path.
 //! Everything kept is bounded (the throughput history is a ring of [`HISTORY`] samples).
 
+#[cfg(feature = "deliver")]
+pub mod deliver;
 pub mod http;
 #[cfg(feature = "recv")]
 pub mod page;
@@ -17,6 +19,8 @@ mod recv_metrics;
 pub mod security;
 #[cfg(feature = "send")]
 pub mod send;
+#[cfg(any(feature = "recv", feature = "deliver"))]
+pub mod spool;
 
 use std::time::Duration;
 

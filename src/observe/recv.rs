@@ -16,7 +16,6 @@ use super::prom::CONTENT_TYPE;
 use super::{lock, HISTORY};
 use crate::proto::recv::{Counters, LinkState};
 use crate::proto::wire::Heartbeat;
-use crate::sinks::SinkCounters;
 
 /// One channel as the receiver saw it.
 #[derive(Debug, Clone, Default)]
@@ -35,17 +34,6 @@ pub struct ChannelStat {
     pub byte_rate: f64,
     /// Lost messages per second over the last sample interval.
     pub loss_rate: f64,
-}
-
-/// One sink's counters, shared with its task.
-#[derive(Debug, Clone)]
-pub struct SinkStat {
-    /// The channel it serves.
-    pub channel: String,
-    /// Its address.
-    pub sink: String,
-    /// Its live counters.
-    pub counters: Arc<SinkCounters>,
 }
 
 /// One throughput sample.
@@ -84,12 +72,8 @@ pub struct RecvView {
     pub sender: Option<Heartbeat>,
     /// Per channel, by name.
     pub channels: Vec<ChannelStat>,
-    /// Per sink.
-    pub sinks: Vec<SinkStat>,
-    /// The spool, when `recv.spool` is set.
-    pub spool: Option<crate::spooler::SpoolView>,
-    /// The consumer server's counters, when `[recv.serve]` is set.
-    pub serve: Option<Arc<crate::serve::ServeCounters>>,
+    /// The spool, once it is open.
+    pub spool: Option<crate::spool::view::SpoolView>,
     /// Blocks held in reassembly.
     pub pending_blocks: usize,
     /// Datagrams the kernel dropped (socket buffer full), where known.
@@ -115,10 +99,10 @@ fn per_second(now: u64, before: u64, secs: f64) -> f64 {
 }
 
 impl RecvView {
-    /// An empty view that reports `sinks`.
-    pub fn with_sinks(sinks: Vec<SinkStat>) -> Self {
+    /// An empty view that shows `spool`.
+    pub fn with_spool(spool: crate::spool::view::SpoolView) -> Self {
         Self {
-            sinks,
+            spool: Some(spool),
             ..Self::default()
         }
     }
@@ -213,43 +197,10 @@ impl RecvView {
                 "messages_sent": h.messages_sent, "messages_dropped": h.messages_dropped,
             })),
             "channels": channels,
-            "spool": self.spool_json(),
-            "consumers": self.serve.as_ref().map(|c| {
-                let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-                json!({
-                    "connections": n(&c.connections), "accepted": n(&c.accepted),
-                    "refused_busy": n(&c.refused_busy), "handshake_failures": n(&c.handshake_failures),
-                    "denied": n(&c.denied), "records": n(&c.records), "bytes": n(&c.bytes), "gaps": n(&c.gaps),
-                })
-            }),
+            "spool": self.spool.as_ref().map_or(Value::Null, super::spool::spool_json),
             "history_fields": ["unix", "bytes_per_s", "messages_per_s", "lost_per_s", "drops_per_s"],
             "history": history,
         })
-    }
-}
-
-impl RecvView {
-    /// Per channel: the spool's offsets, size, state and drops; `null` without a spool.
-    fn spool_json(&self) -> Value {
-        use std::sync::atomic::Ordering::Relaxed;
-        let Some(spool) = &self.spool else {
-            return Value::Null;
-        };
-        let channels: Vec<Value> = spool
-            .channels
-            .iter()
-            .map(|(name, view)| {
-                let status = *view.status.borrow();
-                let c = &view.counters;
-                json!({
-                    "name": name, "start": status.start, "durable": status.durable, "end": status.end,
-                    "stored_bytes": status.bytes, "full": status.full,
-                    "dropped": c.drops_full.load(Relaxed) + c.drops_queue.load(Relaxed)
-                        + c.drops_error.load(Relaxed) + c.drops_cut.load(Relaxed),
-                })
-            })
-            .collect();
-        Value::Array(channels)
     }
 }
 

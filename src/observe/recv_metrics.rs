@@ -3,22 +3,14 @@
 //! a dashboard never sees a metric vanish; values that are not known yet (heartbeat age
 //! before any heartbeat, fingerprint match before any heartbeat) are left out.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::prom::{Exposition, Kind};
 use super::recv::{ChannelStat, RecvView};
 use crate::proto::recv::LinkState;
-use crate::sinks::SinkCounters;
-use crate::spool::LogStatus;
-use crate::spooler::SpoolCounters;
 
 /// A metric family: name, help and how to read its value from `T`.
 type Family<T, V> = (&'static str, &'static str, fn(&T) -> V);
-
-fn load(a: &AtomicU64) -> f64 {
-    a.load(Ordering::Relaxed) as f64
-}
 
 impl RecvView {
     /// The Prometheus text exposition.
@@ -180,194 +172,9 @@ impl RecvView {
                 e.sample(name, &[("channel", &ch.name)], get(ch) as f64);
             }
         }
-        self.sink_metrics(&mut e);
-        self.spool_metrics(&mut e);
-        self.serve_metrics(&mut e);
+        if let Some(spool) = &self.spool {
+            super::spool::spool_metrics(spool, &mut e);
+        }
         e.finish()
-    }
-
-    fn sink_metrics(&self, e: &mut Exposition) {
-        let families: [Family<SinkCounters, f64>; 3] = [
-            (
-                "weir_sink_messages_total",
-                "Messages written out per sink.",
-                |s| load(&s.messages),
-            ),
-            ("weir_sink_bytes_total", "Bytes written out per sink.", |s| {
-                load(&s.bytes)
-            }),
-            (
-                "weir_sink_streams_reset_total",
-                "Streams reset toward the consumer.",
-                |s| load(&s.streams_reset),
-            ),
-        ];
-        for (name, help, get) in families {
-            e.family(name, Kind::Counter, help);
-            for s in &self.sinks {
-                e.sample(
-                    name,
-                    &[("channel", &s.channel), ("sink", &s.sink)],
-                    get(&s.counters),
-                );
-            }
-        }
-        e.family(
-            "weir_sink_dropped_total",
-            Kind::Counter,
-            "Messages a sink dropped, by reason.",
-        );
-        for s in &self.sinks {
-            let labels = |reason| {
-                [
-                    ("channel", s.channel.as_str()),
-                    ("sink", s.sink.as_str()),
-                    ("reason", reason),
-                ]
-            };
-            e.sample(
-                "weir_sink_dropped_total",
-                &labels("queue_full"),
-                load(&s.counters.drop_queue_full),
-            );
-            e.sample(
-                "weir_sink_dropped_total",
-                &labels("unreachable"),
-                load(&s.counters.drop_unreachable),
-            );
-        }
-    }
-
-    fn spool_metrics(&self, e: &mut Exposition) {
-        let Some(spool) = &self.spool else {
-            return;
-        };
-        let counters: [Family<SpoolCounters, f64>; 2] = [
-            ("weir_spool_records_total", "Records stored per channel.", |c| {
-                load(&c.records)
-            }),
-            (
-                "weir_spool_bytes_total",
-                "Payload bytes stored per channel.",
-                |c| load(&c.bytes),
-            ),
-        ];
-        for (name, help, get) in counters {
-            e.family(name, Kind::Counter, help);
-            for (channel, view) in &spool.channels {
-                e.sample(name, &[("channel", channel)], get(&view.counters));
-            }
-        }
-        e.family(
-            "weir_spool_dropped_total",
-            Kind::Counter,
-            "Records the spool could not store, by reason (disk_full, queue_full, write_error, \
-             stream_cut: data of a stream an earlier drop had cut).",
-        );
-        for (channel, view) in &spool.channels {
-            let c = &view.counters;
-            for (reason, value) in [
-                ("disk_full", &c.drops_full),
-                ("queue_full", &c.drops_queue),
-                ("write_error", &c.drops_error),
-                ("stream_cut", &c.drops_cut),
-            ] {
-                e.sample(
-                    "weir_spool_dropped_total",
-                    &[("channel", channel), ("reason", reason)],
-                    load(value),
-                );
-            }
-        }
-        let gauges: [Family<LogStatus, f64>; 4] = [
-            (
-                "weir_spool_start_offset",
-                "First offset still stored per channel.",
-                |s| s.start as f64,
-            ),
-            (
-                "weir_spool_durable_offset",
-                "Offsets below this are fsynced (and served).",
-                |s| s.durable as f64,
-            ),
-            (
-                "weir_spool_end_offset",
-                "Next offset to be written per channel.",
-                |s| s.end as f64,
-            ),
-            ("weir_spool_stored_bytes", "Bytes on disk per channel.", |s| {
-                s.bytes as f64
-            }),
-        ];
-        for (name, help, get) in gauges {
-            e.family(name, Kind::Gauge, help);
-            for (channel, view) in &spool.channels {
-                e.sample(name, &[("channel", channel)], get(&view.status.borrow()));
-            }
-        }
-        e.family(
-            "weir_spool_full",
-            Kind::Gauge,
-            "1 while the channel refuses records because its disk is full.",
-        );
-        for (channel, view) in &spool.channels {
-            let full = view.counters.full.load(std::sync::atomic::Ordering::Relaxed);
-            e.sample(
-                "weir_spool_full",
-                &[("channel", channel)],
-                f64::from(u8::from(full)),
-            );
-        }
-    }
-
-    fn serve_metrics(&self, e: &mut Exposition) {
-        let Some(c) = &self.serve else {
-            return;
-        };
-        e.single(
-            "weir_consumer_connections",
-            Kind::Gauge,
-            "Consumer connections open now.",
-            load(&c.connections),
-        );
-        for (name, help, value) in [
-            (
-                "weir_consumer_accepted_total",
-                "Consumer connections accepted.",
-                &c.accepted,
-            ),
-            (
-                "weir_consumer_refused_busy_total",
-                "Consumer connections refused at max_connections.",
-                &c.refused_busy,
-            ),
-            (
-                "weir_consumer_handshake_failures_total",
-                "Consumer handshakes that failed (certificate refused, timeout).",
-                &c.handshake_failures,
-            ),
-            (
-                "weir_consumer_denied_total",
-                "Subscriptions refused: channel not granted to the identity.",
-                &c.denied,
-            ),
-            (
-                "weir_consumer_records_total",
-                "Records sent to consumers.",
-                &c.records,
-            ),
-            (
-                "weir_consumer_bytes_total",
-                "Payload bytes sent to consumers.",
-                &c.bytes,
-            ),
-            (
-                "weir_consumer_gaps_total",
-                "Gap notices sent to consumers.",
-                &c.gaps,
-            ),
-        ] {
-            e.single(name, Kind::Counter, help, load(value));
-        }
     }
 }

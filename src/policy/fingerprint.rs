@@ -9,6 +9,11 @@
 //!   addresses fully expanded. So whitespace, comments, key order, number spelling
 //!   (`"8 KiB"` vs `8192`) and writing a default explicitly do not change the fingerprint;
 //!   changing any value does.
+//! - Fields added since `weir-policy-v1` was defined are written only when set or not at their
+//!   default (`send.metrics`, `recv.metrics`, a channel's `consumers`, `recv.deliver_state`,
+//!   `recv.deliver_metrics`, `recv.sink_after`), so a file that does not use them keeps its
+//!   fingerprint. `recv.spool` and the spool settings are always written (a file without
+//!   `spool` changed its fingerprint when the spool got its default).
 //! - Paths enter the canonical form as written in the file, before relative paths are resolved,
 //!   so the same file installed in different directories on the two hosts has one fingerprint.
 //! - The rendering uses no formatting whose output could differ between Rust versions
@@ -38,7 +43,8 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
-use super::model::{Policy, Sink, Source};
+use super::limits::DEFAULT_DELIVER_STATE;
+use super::model::{Policy, Sink, SinkAfter, Source};
 
 /// SHA-256 of the canonical form of a policy. `Display` shows the first 16 bytes in lowercase
 /// hex, the form carried on the wire ([`Fingerprint::short`]).
@@ -123,32 +129,36 @@ pub(crate) fn canonical_text(policy: &Policy) -> String {
             lines.put("recv.listen", address(&recv.listen));
             lines.put("recv.socket_buffer", recv.socket_buffer);
             lines.put("recv.queue", recv.queue);
-            lines.put(
-                "recv.spool",
-                recv.spool.as_deref().map_or("none".to_owned(), path),
-            );
+            lines.put("recv.spool", path(&recv.spool));
             lines.put("recv.state", path(&recv.state));
             if let Some(metrics) = &recv.metrics {
                 lines.put("recv.metrics", address(metrics));
             }
-            // Spool and serve settings are written only when used, so older policies keep
-            // their fingerprint.
-            if recv.spool.is_some() {
-                let spooling = &recv.spooling;
-                lines.put("recv.segment", spooling.segment);
-                lines.put("recv.spool_queue", spooling.queue);
-                lines.put("recv.fsync_ns", spooling.fsync.as_nanos());
-                lines.put("recv.fsync_bytes", spooling.fsync_bytes);
-                lines.put(
-                    "recv.retain",
-                    spooling.retain.map_or("none".to_owned(), |r| r.to_string()),
-                );
-                lines.put(
-                    "recv.retain_age_ns",
-                    spooling
-                        .retain_age
-                        .map_or("none".to_owned(), |a| a.as_nanos().to_string()),
-                );
+            let spooling = &recv.spooling;
+            lines.put("recv.segment", spooling.segment);
+            lines.put("recv.spool_queue", spooling.queue);
+            lines.put("recv.fsync_ns", spooling.fsync.as_nanos());
+            lines.put("recv.fsync_bytes", spooling.fsync_bytes);
+            lines.put(
+                "recv.retain",
+                spooling.retain.map_or("none".to_owned(), |r| r.to_string()),
+            );
+            lines.put(
+                "recv.retain_age_ns",
+                spooling
+                    .retain_age
+                    .map_or("none".to_owned(), |a| a.as_nanos().to_string()),
+            );
+            // weir-deliver's settings are written only when they differ from the default, so
+            // policies that do not use them keep their fingerprint.
+            if recv.deliver_state != Path::new(DEFAULT_DELIVER_STATE) {
+                lines.put("recv.deliver_state", path(&recv.deliver_state));
+            }
+            if let Some(metrics) = &recv.deliver_metrics {
+                lines.put("recv.deliver_metrics", address(metrics));
+            }
+            if recv.sink_after != SinkAfter::default() {
+                lines.put("recv.sink_after", recv.sink_after.as_str());
             }
             if let Some(serve) = &recv.serve {
                 lines.put(

@@ -65,6 +65,10 @@ pub const SOCKET_BUFFER_RANGE: RangeInclusive<u64> = (64 << 10)..=(1 << 30);
 
 /// `recv.state` default: where the receiver keeps its replay floor across restarts.
 pub const DEFAULT_RECV_STATE: &str = "/var/lib/weir/recv.state";
+/// `recv.spool` default: the spool directory (one subdirectory per channel).
+pub const DEFAULT_SPOOL: &str = "/var/lib/weir/spool";
+/// `recv.deliver_state` default: where weir-deliver keeps each sink's durable spool offset.
+pub const DEFAULT_DELIVER_STATE: &str = "/var/lib/weir-deliver";
 /// `recv.segment` default: a channel's log rolls to a new file after this many bytes.
 pub const DEFAULT_SEGMENT: u64 = 64 << 20;
 /// `recv.segment` range: 64 KiB to 4 GiB.

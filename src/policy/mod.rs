@@ -12,8 +12,12 @@
 //!   `priority` are enforced by `weir-send` ([`Filter`], [`RateLimit`], [`Priority`]).
 //! - Parsing does no I/O except [`load`] reading the file: no DNS (addresses are literal
 //!   `IP:PORT`), no key file access (`link.key_file` is only a path; see [`crate::keys`]).
-//! - Relative paths (`link.key_file`, `recv.spool`, `recv.state`, `recv.serve` files) are resolved
-//!   against the policy file's directory.
+//! - Relative paths (`link.key_file`, `recv.spool`, `recv.state`, `recv.deliver_state`,
+//!   `recv.serve` files) are resolved against the policy file's directory.
+//! - `[recv]` is read by both IT-side daemons: `weir-recv` (link → spool: `listen`, `state`,
+//!   `metrics`, the spool settings) and `weir-deliver` (reads the spool: `[recv.serve]`, the
+//!   sinks, `deliver_state`, `deliver_metrics`, `sink_after`). `spool` always has a value
+//!   (default `/var/lib/weir/spool`): it is where the two meet.
 //! - Both sides compute the same [`Fingerprint`] from the same file, wherever it is installed;
 //!   see [`fingerprint`].
 //!
@@ -37,6 +41,8 @@
 //! socket_buffer = "32 MiB"
 //! queue         = "32 MiB"        # per sink
 //! spool         = "/var/lib/weir/spool"  # durable per-channel logs (segment, fsync, retain, …)
+//! deliver_state = "/var/lib/weir-deliver" # weir-deliver: each sink's spool offset
+//! sink_after    = "fsync"         # sinks send a record once fsynced, or "write": once written
 //!
 //! [recv.serve]                    # consumers over mutual TLS (CONSUMERS.md)
 //! tls       = "0.0.0.0:7443"
@@ -84,7 +90,7 @@ pub use flow::{Priority, RateLimit, PRIORITY_LEVELS};
 pub use ipnet::IpNet;
 pub use limits::MAX_CHANNELS;
 pub use model::{
-    Channel, ChannelId, Link, Policy, RecvSide, SendSide, Serve, Sink, Source, Spooling, Transport,
+    Channel, ChannelId, Link, Policy, RecvSide, SendSide, Serve, Sink, SinkAfter, Source, Spooling, Transport,
 };
 pub use validate::normalize_identity;
 

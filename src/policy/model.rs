@@ -92,7 +92,8 @@ pub struct SendSide {
     pub metrics: Option<SocketAddr>,
 }
 
-/// `[recv]`: settings of the IT host.
+/// `[recv]`: settings of the IT host, read by its two daemons: `weir-recv` (link → spool) and
+/// `weir-deliver` (reads the spool; runs the consumer server and the sinks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecvSide {
     /// Address the link socket listens on.
@@ -101,20 +102,61 @@ pub struct RecvSide {
     pub socket_buffer: usize,
     /// Most bytes queued toward each sink, default 32 MiB; at least every channel's `max_message`.
     pub queue: usize,
-    /// Spool directory (one subdirectory per channel); a relative path is resolved against the
-    /// policy file's directory. `None`: nothing is stored and nothing can be served.
-    pub spool: Option<PathBuf>,
-    /// How the spool writes, syncs and forgets (used when `spool` is set).
+    /// Spool directory (one subdirectory per channel), written by `weir-recv` and read by
+    /// `weir-deliver`; default [`DEFAULT_SPOOL`](super::limits::DEFAULT_SPOOL)
+    /// (`/var/lib/weir/spool`); a relative path is resolved against the policy file's directory.
+    pub spool: PathBuf,
+    /// How the spool writes, syncs and forgets.
     pub spooling: Spooling,
-    /// The consumer server; requires `spool`.
+    /// The consumer server (run by `weir-deliver`); none by default.
     pub serve: Option<Serve>,
-    /// State file (the replay floor that survives restarts), default
+    /// State file of `weir-recv` (the replay floor that survives restarts), default
     /// `/var/lib/weir/recv.state`; a relative path is resolved against the policy file's
     /// directory.
     pub state: PathBuf,
-    /// Local address of the HTTP metrics endpoint and status page (`/metrics`, `/`,
+    /// Local address of `weir-recv`'s HTTP metrics endpoint and status page (`/metrics`, `/`,
     /// `/status.json`); none by default.
     pub metrics: Option<SocketAddr>,
+    /// Directory where `weir-deliver` keeps each sink's durable spool offset, default
+    /// [`DEFAULT_DELIVER_STATE`](super::limits::DEFAULT_DELIVER_STATE)
+    /// (`/var/lib/weir-deliver`); a relative path is resolved against the policy file's
+    /// directory.
+    pub deliver_state: PathBuf,
+    /// Local address of `weir-deliver`'s HTTP metrics endpoint and status page; none by
+    /// default. Never equal to `metrics`.
+    pub deliver_metrics: Option<SocketAddr>,
+    /// When the TCP/UDP re-emit sinks may send a record; default [`SinkAfter::Fsync`].
+    pub sink_after: SinkAfter,
+}
+
+/// `recv.sink_after`: how durable a record must be before `weir-deliver`'s TCP/UDP re-emit
+/// sinks send it. (Consumers of `[recv.serve]` always see a record only once it is fsynced.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SinkAfter {
+    /// `"fsync"` (the default): once the record is fsynced. A power loss on the IT host never
+    /// takes back a record a sink has sent, at the cost of up to `recv.fsync` of latency.
+    #[default]
+    Fsync,
+    /// `"write"`: as soon as `weir-recv` has written the record to the spool (before its
+    /// fsync). Lower latency; after a power loss a sink may have sent records the spool no
+    /// longer holds.
+    Write,
+}
+
+impl SinkAfter {
+    /// `"fsync"` or `"write"`, as written in the policy.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Fsync => "fsync",
+            Self::Write => "write",
+        }
+    }
+}
+
+impl fmt::Display for SinkAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Spool settings: `[recv]` `segment`, `fsync`, `fsync_bytes`, `retain`, `retain_age`.

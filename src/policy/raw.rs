@@ -90,6 +90,9 @@ pub(crate) struct RawRecv {
     pub fsync_bytes: Option<Spanned<Scalar>>,
     pub retain: Option<Spanned<Scalar>>,
     pub retain_age: Option<Spanned<Scalar>>,
+    pub deliver_state: Option<Spanned<String>>,
+    pub deliver_metrics: Option<Spanned<String>>,
+    pub sink_after: Option<Spanned<String>>,
     pub serve: Option<Spanned<RawServe>>,
 }
 

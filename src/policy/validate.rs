@@ -5,10 +5,13 @@
 //!   section with problems yields `None` only after all its fields have been checked.
 //! - Defaults and ranges come from [`super::limits`]; range messages echo the value as written.
 //! - Cross-field rules: FEC block size against the shard limit, queues against the largest
-//!   message, `send.bind` in the same IP family as `send.to`, channel byte rates within
-//!   `link.bandwidth` (channel rules are in `channels`, `filters` and `rules`).
+//!   message, `send.bind` in the same IP family as `send.to`, `recv.deliver_metrics` not on the
+//!   address of `recv.metrics` (the two IT daemons cannot both listen there), consumers only
+//!   with `[recv.serve]`, channel byte rates within `link.bandwidth` (channel rules are in
+//!   `channels`, `filters` and `rules`).
 //! - The fingerprint is computed on paths as written; relative paths are resolved afterwards.
 
+use std::net::SocketAddr;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +20,7 @@ use toml::Spanned;
 use super::error::Collector;
 use super::fingerprint::Fingerprint;
 use super::limits::*;
-use super::model::{Channel, Link, Policy, RecvSide, SendSide};
+use super::model::{Channel, Link, Policy, RecvSide, SendSide, SinkAfter};
 use super::raw::{RawLink, RawPolicy, RawRecv, RawSend, Scalar, Section};
 use super::units;
 
@@ -71,7 +74,7 @@ pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Op
                             "channel \"{}\" grants consumers, but [recv] has no [recv.serve]",
                             channel.name
                         ),
-                        Some("add [recv.serve] (and recv.spool), or remove the consumers"),
+                        Some("add [recv.serve], or remove the consumers"),
                     );
                     return None;
                 }
@@ -90,8 +93,9 @@ pub(crate) fn policy(raw: RawPolicy, origin: &Path, c: &mut Collector<'_>) -> Op
     let base = origin.parent().unwrap_or(Path::new(""));
     policy.link.key_file = base.join(&policy.link.key_file);
     if let Some(recv) = &mut policy.recv {
-        recv.spool = recv.spool.as_ref().map(|spool| base.join(spool));
-        recv.state = base.join(&recv.state);
+        for dir in [&mut recv.spool, &mut recv.state, &mut recv.deliver_state] {
+            *dir = base.join(&*dir);
+        }
         if let Some(serve) = &mut recv.serve {
             for file in [&mut serve.cert, &mut serve.key, &mut serve.client_ca] {
                 *file = base.join(&*file);
@@ -311,36 +315,102 @@ fn recv(
         largest_message,
         c,
     );
-    let spool = raw.spool.as_ref().map(|spool| path(spool, "recv.spool", c));
+    let spool = path_or(raw.spool.as_ref(), "recv.spool", DEFAULT_SPOOL, c);
     let metrics = raw
         .metrics
         .as_ref()
         .map(|m| address(m, "recv.metrics", Role::Listen, c));
     let spooling = serve::spooling(raw, largest_message, c);
     let serve = raw.serve.as_ref().map(|serve| serve::serve(serve, c));
-    if let (Some(serve), None) = (&raw.serve, &raw.spool) {
-        c.error(
-            Some(serve.span()),
-            "recv.serve",
-            "serves the spool, but recv.spool is not set",
-            Some("add spool = \"/var/lib/weir/spool\" to [recv]"),
-        );
-        return None;
+    let state = path_or(raw.state.as_ref(), "recv.state", DEFAULT_RECV_STATE, c);
+    let deliver_state = path_or(
+        raw.deliver_state.as_ref(),
+        "recv.deliver_state",
+        DEFAULT_DELIVER_STATE,
+        c,
+    );
+    let deliver_metrics = raw
+        .deliver_metrics
+        .as_ref()
+        .map(|m| address(m, "recv.deliver_metrics", Role::Listen, c));
+    let sink_after = sink_after(raw.sink_after.as_ref(), c);
+    // Checked last: every field of [recv] has been checked when this returns.
+    if let (Some(Some(metrics)), Some(Some(deliver)), Some(written)) =
+        (metrics, deliver_metrics, &raw.deliver_metrics)
+    {
+        if listeners_collide(&metrics, &deliver) {
+            c.error(
+                Some(written.span()),
+                "recv.deliver_metrics",
+                format!(
+                    "{deliver} collides with recv.metrics {metrics}: weir-recv and weir-deliver \
+                     cannot both listen there"
+                ),
+                Some("give recv.deliver_metrics a port of its own, e.g. the port after recv.metrics"),
+            );
+            return None;
+        }
     }
-    let state = match raw.state.as_ref() {
-        Some(state) => path(state, "recv.state", c),
-        None => Some(PathBuf::from(DEFAULT_RECV_STATE)),
-    };
     Some(RecvSide {
         listen: listen?,
         socket_buffer: usize::try_from(socket_buffer?).ok()?,
         queue: queue?,
-        spool: spool.map_or(Some(None), |spool| spool.map(Some))?,
+        spool: spool?,
         spooling: spooling?,
         serve: serve.map_or(Some(None), |serve| serve.map(Some))?,
         state: state?,
         metrics: metrics.map_or(Some(None), |m| m.map(Some))?,
+        deliver_state: deliver_state?,
+        deliver_metrics: deliver_metrics.map_or(Some(None), |m| m.map(Some))?,
+        sink_after: sink_after?,
     })
+}
+
+/// Whether two listeners cannot both bind: the same non-zero port on the same IP, or on an IP
+/// the other's unspecified address covers (`0.0.0.0` covers IPv4; `[::]` covers both families,
+/// as a dual-stack socket does).
+fn listeners_collide(a: &SocketAddr, b: &SocketAddr) -> bool {
+    let covers = |wide: &SocketAddr, narrow: &SocketAddr| {
+        wide.ip().is_unspecified() && (wide.is_ipv6() || narrow.is_ipv4())
+    };
+    a.port() != 0 && a.port() == b.port() && (a.ip() == b.ip() || covers(a, b) || covers(b, a))
+}
+
+/// A path field with a default (as written; resolved against the policy's directory later).
+fn path_or(
+    raw: Option<&Spanned<String>>,
+    field: &str,
+    default: &str,
+    c: &mut Collector<'_>,
+) -> Option<PathBuf> {
+    match raw {
+        Some(written) => path(written, field, c),
+        None => Some(PathBuf::from(default)),
+    }
+}
+
+/// `recv.sink_after`: `"fsync"` (the default) or `"write"`.
+fn sink_after(raw: Option<&Spanned<String>>, c: &mut Collector<'_>) -> Option<SinkAfter> {
+    let Some(raw) = raw else {
+        return Some(SinkAfter::default());
+    };
+    match raw.get_ref().as_str() {
+        "fsync" => Some(SinkAfter::Fsync),
+        "write" => Some(SinkAfter::Write),
+        other => {
+            c.error(
+                Some(raw.span()),
+                "recv.sink_after",
+                format!("{other:?} is not one of \"fsync\", \"write\""),
+                Some(
+                    "\"fsync\" (the default): sinks send a record once it is fsynced, so a power \
+                     loss never takes back a sent record; \"write\": as soon as weir-recv has \
+                     written it, for lower latency",
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A queue size that must hold at least the largest message of any channel.

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::consumer::tls::{server_config, TlsConfigError};
 use crate::policy::{Policy, Serve};
-use crate::spooler::SpoolView;
+use crate::spool::view::SpoolView;
 use session::Peer;
 
 /// Channel name → identities granted.

@@ -24,8 +24,8 @@ use super::Shared;
 use crate::consumer::protocol::{
     read_message, ErrorCode, GapReason, Message, Record, Start, StartAt, Subscription, MAX_SUBSCRIBE_FRAME,
 };
+use crate::spool::view::ChannelView;
 use crate::spool::{Cursor, GapReason as SpoolGap, Item};
-use crate::spooler::ChannelView;
 
 /// Payload bytes read from the spool per batch.
 pub const BATCH_BYTES: usize = 256 << 10;
@@ -282,7 +282,7 @@ where
         tokio::select! {
             result = changed.changed() => {
                 if result.is_err() {
-                    return unavailable(writer, out, idle, "weir-recv is stopping".to_owned()).await;
+                    return unavailable(writer, out, idle, "weir-deliver is stopping".to_owned()).await;
                 }
             }
             () = tokio::time::sleep_until(next_keepalive) => {

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Seek, SeekFrom, Write};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -63,7 +64,13 @@ impl ChannelLog {
     /// record, and everything kept is fsynced, so `durable == end` afterwards.
     pub fn open(dir: &Path, config: LogConfig) -> Result<(ChannelLog, Recovery), SpoolError> {
         if !dir.is_dir() {
-            fs::create_dir_all(dir).map_err(|e| IoAt::new(dir, "create directory", e))?;
+            // Group-readable: the delivery process reads the spool through its group.
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(|e| IoAt::new(dir, "create directory", e))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
                 sync_dir(parent)?;
             }
@@ -456,6 +463,7 @@ fn create_segment(dir: &Path, base: u64) -> Result<File, IoAt> {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o640)
             .open(&tmp)
             .map_err(|e| IoAt::new(&tmp, "create", e))?;
         file.write_all(&record::segment_header(base))

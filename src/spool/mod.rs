@@ -60,10 +60,13 @@
 //! sequence number and its payload is the count of lost messages as a big-endian `u64`.
 
 mod cursor;
+mod kind;
 mod log;
+pub mod published;
 mod record;
 #[cfg(test)]
 mod tests;
+pub mod view;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -108,10 +111,9 @@ impl Default for LogConfig {
     }
 }
 
-/// What a record says about its stream: the consumer protocol's kinds, stored with the same
-/// byte values (`Lost`: `seq` is the first lost sequence number and the payload is the count
-/// as a big-endian `u64`).
-pub use crate::consumer::protocol::RecordKind;
+/// What a record says about its stream (`Lost`: `seq` is the first lost sequence number and
+/// the payload is the count as a big-endian `u64`).
+pub use kind::RecordKind;
 
 /// A record to append; the log assigns its offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The spool's writer thread: takes what the link thread delivers, appends it to each channel's
 //! log ([`crate::spool`]), fsyncs on schedule, applies retention, and publishes each log's
-//! [`LogStatus`] to the consumer server.
+//! [`LogStatus`]: in process (weir-recv's metrics) and in each channel's status file, which
+//! weir-deliver reads.
 //!
 //! Contract:
 //! - The link thread never waits on the disk: [`SpoolFeed::offer`] queues without blocking, in
@@ -18,15 +19,19 @@
 //!   after an fsync. [`SpoolView::changed`] ticks whenever any channel's status moved.
 //! - The receive time of a record is taken when the writer thread appends it (wall clock).
 //! - When the feed is dropped (the link thread stopped), the thread syncs every log and ends.
-//! - A spool directory that does not exist is created with mode 0700 (it holds data in clear).
+//! - A spool directory that does not exist is created with mode 0750 (it holds data in clear:
+//!   only this daemon's user writes it, only its group — the delivery process — reads it).
+//! - Each channel's status and counters are also written to its status file
+//!   ([`crate::spool::published`]) whenever they move: the delivery process learns from it how
+//!   far it may read.
 
 mod cut;
 mod feed;
 mod writer;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,6 +39,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::policy::Spooling;
+use crate::spool::published::{self, StatusWriter};
 use crate::spool::{ChannelLog, LogConfig, LogStatus, SpoolError};
 use feed::LossSpan;
 pub use feed::SpoolFeed;
@@ -47,47 +53,7 @@ pub(crate) const BATCH_BYTES: usize = 4 << 20;
 /// Longest sleep of the writer thread when nothing is due.
 pub(crate) const IDLE_WAKE: Duration = Duration::from_secs(1);
 
-/// Counters of one channel's spool.
-#[derive(Debug, Default)]
-pub struct SpoolCounters {
-    /// Records stored.
-    pub records: AtomicU64,
-    /// Payload bytes stored.
-    pub bytes: AtomicU64,
-    /// Records refused because the disk was full.
-    pub drops_full: AtomicU64,
-    /// Records dropped because the spool queue was full (the disk could not keep up).
-    pub drops_queue: AtomicU64,
-    /// Records lost to another write error.
-    pub drops_error: AtomicU64,
-    /// Data records not stored because their stream had been cut by an earlier drop (its
-    /// `Abort` is in the spool).
-    pub drops_cut: AtomicU64,
-    /// Whether the channel is refusing records for a full disk now.
-    pub full: AtomicBool,
-}
-
-/// One channel as the consumer server sees it.
-#[derive(Debug, Clone)]
-pub struct ChannelView {
-    /// The channel's name.
-    pub name: String,
-    /// Its log's directory.
-    pub dir: PathBuf,
-    /// Its log's status, updated after every write, fsync and retention pass.
-    pub status: watch::Receiver<LogStatus>,
-    /// Its counters.
-    pub counters: Arc<SpoolCounters>,
-}
-
-/// The spool as the consumer server and the metrics see it.
-#[derive(Debug, Clone)]
-pub struct SpoolView {
-    /// Every channel, by name.
-    pub channels: BTreeMap<String, ChannelView>,
-    /// Ticks whenever any channel's status changed.
-    pub changed: watch::Receiver<u64>,
-}
+pub use crate::spool::view::{ChannelView, SpoolCounters, SpoolView};
 
 struct Channel {
     name: String,
@@ -102,6 +68,10 @@ struct Channel {
     failing: bool,
     /// Streams open in this channel's log (see `cut.rs`).
     open_streams: BTreeSet<u32>,
+    /// The status file the delivery process reads.
+    published: StatusWriter,
+    /// Writing the status file failed: logged once, until it succeeds.
+    publish_failed: bool,
 }
 
 /// Opens (and recovers) every channel's log under `dir` and starts the writer thread.
@@ -119,11 +89,12 @@ pub fn start(
         retain_age: spooling.retain_age,
     };
     if !dir.exists() {
-        // The spool holds the data in clear: only the daemon's user may read it.
+        // The spool holds the data in clear: only the daemon's user writes it, and only its
+        // group (the delivery process) reads it.
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(0o750)
             .create(dir)
             .map_err(|source| SpoolError::Io {
                 path: dir.to_path_buf(),
@@ -154,6 +125,21 @@ pub fn start(
                 "spool: a torn tail (records never fsynced, from a crash) was cut off"
             );
         }
+        // Published at once: weir-deliver learns where the spool ends before anything new.
+        let mut published = StatusWriter::create(&channel_dir).map_err(|source| SpoolError::Io {
+            path: channel_dir.join(published::STATUS_FILE),
+            op: "create",
+            source,
+        })?;
+        let first = published::Published {
+            status,
+            counters: published::PublishedCounters::default(),
+        };
+        published.write(&first).map_err(|source| SpoolError::Io {
+            path: channel_dir.join(published::STATUS_FILE),
+            op: "write",
+            source,
+        })?;
         let (tx, rx) = watch::channel(status);
         let counters = Arc::new(SpoolCounters::default());
         feed_counters.insert(*id, counters.clone());
@@ -177,6 +163,8 @@ pub fn start(
                 lost: None,
                 open_streams: BTreeSet::new(),
                 failing: false,
+                published,
+                publish_failed: false,
             },
         );
     }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::feed::{widen, Input};
 use super::{cut, Channel, BATCH_BYTES, BATCH_RECORDS, IDLE_WAKE};
+use crate::spool::published::{Published, PublishedCounters};
 use crate::spool::AppendError;
 
 fn unix_ns() -> u64 {
@@ -76,6 +77,30 @@ pub(super) fn run(
 /// Publishes a channel's status if it moved; true when it did.
 fn publish(channel: &mut Channel) -> bool {
     let status = channel.log.status();
+    let c = &channel.counters;
+    let published = Published {
+        status,
+        counters: PublishedCounters {
+            records: c.records.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            drops_full: c.drops_full.load(Ordering::Relaxed),
+            drops_queue: c.drops_queue.load(Ordering::Relaxed),
+            drops_error: c.drops_error.load(Ordering::Relaxed),
+            drops_cut: c.drops_cut.load(Ordering::Relaxed),
+        },
+    };
+    match channel.published.write(&published) {
+        Ok(()) => channel.publish_failed = false,
+        Err(error) if !channel.publish_failed => {
+            channel.publish_failed = true;
+            tracing::error!(
+                channel = %channel.name,
+                %error,
+                "spool: cannot write the status file; weir-deliver does not see new records"
+            );
+        }
+        Err(_) => {}
+    }
     let was_full = channel.counters.full.swap(status.full, Ordering::Relaxed);
     if was_full && !status.full {
         tracing::warn!(

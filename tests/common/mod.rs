@@ -1,5 +1,5 @@
-//! The fixture of the consumer tests: both daemons on loopback with a spool and `[recv.serve]`,
-//! and a throw-away PKI.
+//! The fixture of the consumer tests: the three daemons on loopback with a spool and
+//! `[recv.serve]` (served by weir-deliver), and a throw-away PKI.
 
 #![allow(
     dead_code,
@@ -33,7 +33,9 @@ pub struct Site {
     pub conduit: Conduit,
     pub serve: SocketAddr,
     pub metrics: SocketAddr,
+    pub deliver_metrics: SocketAddr,
     pub recv: Daemon,
+    pub deliver: Daemon,
     pub send: Daemon,
     pub _tcp_out: TcpCollector,
     pub _udp_out: UdpCollector,
@@ -73,8 +75,10 @@ pub fn start_prepared(label: &str, spool_extra: &str, prepare: impl FnOnce(&Path
     };
     let serve = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
     let metrics = free_addr().unwrap();
+    let deliver_metrics = free_addr().unwrap();
     let recv_extra = format!(
-        "spool = \"spool\"\nmetrics = \"{metrics}\"\nfsync = \"20ms\"\n{spool_extra}\n{}",
+        "metrics = \"{metrics}\"\ndeliver_metrics = \"{deliver_metrics}\"\nfsync = \"20ms\"\n\
+         {spool_extra}\n{}",
         pki.serve_table(
             serve,
             "handshake_timeout = \"2s\"\nidle_timeout = \"5s\"\nmax_connections = 8"
@@ -94,6 +98,12 @@ pub fn start_prepared(label: &str, spool_extra: &str, prepare: impl FnOnce(&Path
         dir.join("recv.log"),
         "weir-recv ready",
     );
+    let deliver = spawn(
+        env!("CARGO_BIN_EXE_weir-deliver"),
+        &policy,
+        dir.join("deliver.log"),
+        "weir-deliver ready",
+    );
     let send = spawn(
         env!("CARGO_BIN_EXE_weir-send"),
         &policy,
@@ -107,7 +117,9 @@ pub fn start_prepared(label: &str, spool_extra: &str, prepare: impl FnOnce(&Path
         conduit,
         serve,
         metrics,
+        deliver_metrics,
         recv,
+        deliver,
         send,
         _tcp_out: tcp_out,
         _udp_out: udp_out,
@@ -132,12 +144,17 @@ impl Site {
         );
     }
 
-    /// The value of the sample whose name and labels are exactly `series` on `/metrics`; NaN
-    /// when there is none.
+    /// The value of the sample whose name and labels are exactly `series` on `/metrics` of
+    /// weir-deliver (the spool as consumers see it, and the consumer server), else of
+    /// weir-recv; NaN when there is none.
     pub fn metric(&self, series: &str) -> f64 {
-        let text = weir::status::get(&format!("http://{}/metrics", self.metrics)).unwrap_or_default();
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        [self.deliver_metrics, self.metrics]
+            .into_iter()
+            .find_map(|addr| {
+                let text = weir::status::get(&format!("http://{addr}/metrics")).unwrap_or_default();
+                text.lines()
+                    .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            })
             .unwrap_or(f64::NAN)
     }
 
@@ -152,6 +169,7 @@ impl Site {
 
     pub fn stop(mut self) {
         self.send.stop(Duration::from_secs(5));
+        self.deliver.stop(Duration::from_secs(5));
         self.recv.stop(Duration::from_secs(5));
         let _ = std::fs::remove_dir_all(&self.dir);
     }

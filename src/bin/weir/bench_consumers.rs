@@ -1,7 +1,7 @@
-//! IT-side benchmarks of the consumer server: how fast `weir-recv` serves a stored channel to
-//! consumers over TLS and QUIC, and the whole path while writing: OT stream → link → spool →
-//! consumer. Rates are of payload bytes, compared with the link's goodput
-//! ([`LINK_GBITS`](super::bench_spool::LINK_GBITS)).
+//! IT-side benchmarks of the consumer server: how fast `weir-deliver` serves a stored channel
+//! to consumers over TLS and QUIC, and the whole path while writing: OT stream → link →
+//! weir-recv → spool → weir-deliver → consumer (and TCP sink). Rates are of payload bytes,
+//! compared with the link's goodput ([`LINK_GBITS`](super::bench_spool::LINK_GBITS)).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use weir::consumer::client::{ClientOptions, Consumer, Transport};
 use weir::consumer::protocol::{Message, RecordKind, StartAt, Subscription};
 use weir::harness::collect::{Check, TcpCollector, UdpCollector};
-use weir::harness::drive::{send_stream_unhashed, wait_for_log};
+use weir::harness::drive::send_stream_unhashed;
 use weir::harness::pki::{ClientFiles, TestPki};
 use weir::harness::process::{sibling_binary, Daemon};
 use weir::harness::setup::{free_addr, scratch_dir, Conduit};
@@ -57,6 +57,7 @@ fn prefill(dir: &Path, total: u64) -> anyhow::Result<u64> {
 
 /// A throw-away site: a PKI, a policy with a spool in `spool` and the consumer server on
 /// loopback (TLS and QUIC on the same port), and collectors for the channels' own sinks.
+/// `metrics` is weir-recv's (the spool's drop counters).
 struct Site {
     policy: PathBuf,
     conduit: Conduit,
@@ -106,17 +107,24 @@ impl Site {
         })
     }
 
+    /// Starts daemon `name` and waits for its "ready" line.
     fn spawn(&self, name: &str, dir: &Path) -> anyhow::Result<Daemon> {
-        let daemon = Daemon::spawn(
+        Daemon::spawn_ready(
             &sibling_binary(name)?,
             &self.policy,
             &dir.join(format!("{name}.log")),
             &[],
-        )?;
-        if !wait_for_log(&daemon.log, &format!("{name} ready"), Duration::from_secs(20)) {
-            bail!("{name} did not start:\n{}", daemon.log_text());
-        }
-        Ok(daemon)
+            &format!("{name} ready"),
+        )
+        .with_context(|| format!("{name} did not start"))
+    }
+
+    /// The IT side: weir-recv (it publishes the spool's status files when it starts), then
+    /// weir-deliver, which reads them.
+    fn spawn_it(&self, dir: &Path) -> anyhow::Result<(Daemon, Daemon)> {
+        let recv = self.spawn("weir-recv", dir)?;
+        let deliver = self.spawn("weir-deliver", dir)?;
+        Ok((recv, deliver))
     }
 
     fn options(&self, transport: Transport) -> ClientOptions {
@@ -223,12 +231,12 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
     let fill_secs = t.elapsed().as_secs_f64();
     let payload = records * PREFILL_RECORD as u64;
     let site = Site::create(dir, &spool, "1 Gbit/s")?;
-    let recv = site.spawn("weir-recv", dir)?;
+    let (recv, deliver) = site.spawn_it(dir)?;
     let (fs, _) = filesystem(&spool);
     println!();
     println!(
         "consumers {} of {} records pre-filled in {:.1} s on {fs} (still in the page cache); \
-         weir-recv serves it on loopback, read from earliest to CaughtUp",
+         weir-deliver serves it on loopback (weir-recv runs idle), read from earliest to CaughtUp",
         size_label(payload),
         size_label(PREFILL_RECORD as u64),
         fill_secs,
@@ -242,8 +250,8 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
         "secs",
         "Gbit/s",
         "per consumer",
-        "recv cpu",
-        "recv rss",
+        "dlvr cpu",
+        "dlvr rss",
         "bench cpu",
         "× link (4.42 Gbit/s)",
         "intact"
@@ -254,7 +262,7 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
         (Transport::Quic, "quic", 1),
         (Transport::Tls, "tls", 2),
     ] {
-        let before = (recv.usage(), me());
+        let before = (deliver.usage(), me());
         let started = Instant::now();
         let reads: Vec<Read> = rt.block_on(async {
             let tasks: Vec<_> = (0..n)
@@ -273,7 +281,7 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
             .unwrap_or(started)
             .duration_since(started)
             .as_secs_f64();
-        let after = (recv.usage(), me());
+        let after = (deliver.usage(), me());
         let sum: u64 = reads.iter().map(|r| r.bytes).sum();
         let intact = reads
             .iter()
@@ -295,13 +303,13 @@ fn consumers_in(dir: &Path, total: u64) -> anyhow::Result<()> {
             per,
             cpu(before.0, after.0, secs),
             // Peak since start: the spool is far larger, the server's memory is not.
-            size_label(after.0.peak_rss),
+            size_label_mib(after.0.peak_rss),
             cpu(before.1, after.1, secs),
             rate / LINK_GBITS,
             if intact { "intact" } else { "CORRUPT" },
         );
     }
-    drop(recv);
+    drop((deliver, recv));
     Ok(())
 }
 
@@ -358,20 +366,22 @@ async fn follow(mut consumer: Consumer) -> anyhow::Result<Follow> {
 /// with (see the spool case), to tell the spool's limit from the consumer path's.
 const LIVE_CEILINGS: [&str; 2] = ["5 Gbit/s", "2 Gbit/s"];
 
-/// `--only live`: both daemons; a TCP stream of `bytes` into the OT side while a consumer
-/// follows the channel over TLS from `latest`; once at each of [`LIVE_CEILINGS`].
+/// `--only live`: all three daemons; a TCP stream of `bytes` into the OT side while a consumer
+/// follows the channel over TLS from `latest` (weir-deliver's server) and weir-deliver's TCP
+/// sink re-emits it; once at each of [`LIVE_CEILINGS`].
 pub fn live(bytes: u64) -> anyhow::Result<()> {
     let total = bytes.max(16 << 20);
     let (fs, _) = filesystem(&std::env::temp_dir());
     println!();
     println!(
-        "live      both daemons, MTU 1500, spool in {} on {fs} (daemon defaults, recv.spool_queue {}); a TCP \
-         stream into weir-send, one TLS consumer following from latest; lag = end of sending → End record",
+        "live      weir-send → weir-recv → spool → weir-deliver, MTU 1500, spool in {} on {fs} (daemon \
+         defaults, recv.spool_queue {}, recv.sink_after fsync); a TCP stream into weir-send, weir-deliver's TCP \
+         sink and one TLS consumer following from latest; lag = end of sending → End record",
         std::env::temp_dir().display(),
         size_label(limits::DEFAULT_SPOOL_QUEUE),
     );
     println!(
-        "{:<9} {:>9} {:>9} {:>11} {:>8} {:>15} {:>7} {:>8} {:>8} {:>9} {:>11} {:>7} {:>8}",
+        "{:<9} {:>9} {:>9} {:>11} {:>8} {:>15} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>11} {:>7} {:>8}",
         "case",
         "bytes",
         "ceiling",
@@ -381,6 +391,8 @@ pub fn live(bytes: u64) -> anyhow::Result<()> {
         "lag",
         "send cpu",
         "recv cpu",
+        "dlvr cpu",
+        "dlvr rss",
         "bench cpu",
         "spool drops",
         "sink",
@@ -404,7 +416,7 @@ pub fn live(bytes: u64) -> anyhow::Result<()> {
 fn live_in(dir: &Path, total: u64, ceiling: &str) -> anyhow::Result<bool> {
     let spool = dir.join("spool");
     let site = Site::create(dir, &spool, ceiling)?;
-    let recv = site.spawn("weir-recv", dir)?;
+    let (recv, deliver) = site.spawn_it(dir)?;
     let send = site.spawn("weir-send", dir)?;
     let rt = runtime()?;
     let (consumer, _) = rt
@@ -414,11 +426,11 @@ fn live_in(dir: &Path, total: u64, ceiling: &str) -> anyhow::Result<bool> {
         ))
         .context("subscribing")?;
     let following = rt.spawn(follow(consumer));
-    let before = (send.usage(), recv.usage(), me());
+    let before = (send.usage(), recv.usage(), deliver.usage(), me());
     let sent = send_stream_unhashed(site.conduit.tcp.0, total, SEED).context("streaming into weir-send")?;
     let got = site.tcp_out.wait_for(1, Duration::from_secs(600));
     let seen = rt.block_on(following)??;
-    let after = (send.usage(), recv.usage(), me());
+    let after = (send.usage(), recv.usage(), deliver.usage(), me());
     let (drops, reasons) = site.spool_drops();
     let Some(stream) = got.first() else {
         bail!("live: nothing arrived at the TCP sink; logs in {}", dir.display());
@@ -438,7 +450,7 @@ fn live_in(dir: &Path, total: u64, ceiling: &str) -> anyhow::Result<bool> {
     let intact = seen.pattern_ok && seen.lost == 0 && seen.bytes == sent.bytes;
     let link_intact = stream.pattern_ok == Some(true) && stream.bytes == sent.bytes && stream.clean;
     println!(
-        "{:<9} {:>9} {:>9} {:>11.2} {:>8} {:>15.2} {:>7} {:>7.0}% {:>7.0}% {:>8.0}% {:>11} {:>7} {:>8}",
+        "{:<9} {:>9} {:>9} {:>11.2} {:>8} {:>15.2} {:>7} {:>7.0}% {:>7.0}% {:>7.0}% {:>8} {:>8.0}% {:>11} {:>7} {:>8}",
         "live",
         size_label(sent.bytes),
         ceiling,
@@ -449,11 +461,13 @@ fn live_in(dir: &Path, total: u64, ceiling: &str) -> anyhow::Result<bool> {
         cpu(before.0, after.0, secs),
         cpu(before.1, after.1, secs),
         cpu(before.2, after.2, secs),
+        size_label_mib(after.2.peak_rss),
+        cpu(before.3, after.3, secs),
         drops,
         if link_intact { "intact" } else { "CORRUPT" },
         if intact { "intact" } else { "CORRUPT" },
     );
-    drop((send, recv));
+    drop((send, recv, deliver));
     if !intact {
         println!(
             "          (consumer got {} of {} bytes, {} jumps in the link sequence, {} loss notices; \
@@ -467,4 +481,9 @@ fn live_in(dir: &Path, total: u64, ceiling: &str) -> anyhow::Result<bool> {
         );
     }
     Ok(intact)
+}
+
+/// Peak memory in whole MiB ("37 MiB"): [`size_label`] prints exact sizes only.
+fn size_label_mib(bytes: u64) -> String {
+    format!("{} MiB", bytes >> 20)
 }

@@ -1,4 +1,6 @@
-//! `weir demo`: the loopback pair, end to end, with a report a person can read.
+//! `weir demo`: the loopback gateway, end to end, with a report a person can read: weir-send
+//! (OT) → link → weir-recv (IT, link → spool) → spool → weir-deliver (IT, spool → TCP/UDP
+//! sinks and consumers over mutual TLS).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,7 @@ use clap::Args;
 use weir::consumer::client::{ClientOptions, Consumer, Transport};
 use weir::consumer::protocol::{Message, RecordKind, StartAt, Subscription};
 use weir::harness::collect::{TcpCollector, UdpCollector};
-use weir::harness::drive::{send_datagrams, send_stream, wait_for_log};
+use weir::harness::drive::{send_datagrams, send_stream};
 use weir::harness::pki::{ClientFiles, TestPki};
 use weir::harness::process::{sibling_binary, Daemon};
 use weir::policy::{self, Sink, Source};
@@ -18,7 +20,8 @@ use weir::policy::{self, Sink, Source};
 /// Options of `weir demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Policy of the pair; both daemons run on this host, so its addresses must be local.
+    /// Policy of the gateway; its three daemons (weir-send, weir-recv, weir-deliver) run on
+    /// this host, so its addresses must be local.
     #[arg(long, default_value = "policies/loopback.toml")]
     policy: PathBuf,
     /// Bytes to push through the TCP channel.
@@ -57,27 +60,32 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mtls = mtls_consumers(&policy, &tcp_name, &udp_name)?;
-    // The IT-side consumers first, then the receiver, then the sender.
+    // The IT-side consumers of the sinks first, then weir-recv (it publishes the spool's
+    // status files when it starts), then weir-deliver (it reads them), then weir-send.
     let tcp_consumer = TcpCollector::start(tcp_out).with_context(|| format!("cannot listen on {tcp_out}"))?;
     let udp_consumer = UdpCollector::start(udp_out).with_context(|| format!("cannot bind {udp_out}"))?;
     std::fs::create_dir_all(&args.logs)?;
-    let recv_log = args.logs.join("weir-recv.log");
-    let send_log = args.logs.join("weir-send.log");
-    let mut recv = Daemon::spawn(&sibling_binary("weir-recv")?, &args.policy, &recv_log, &[])?;
-    if !wait_for_log(&recv_log, "weir-recv ready", Duration::from_secs(10)) {
-        bail!("weir-recv did not start; its log:\n{}", recv.log_text());
-    }
-    let mut send = Daemon::spawn(&sibling_binary("weir-send")?, &args.policy, &send_log, &[])?;
-    if !wait_for_log(&send_log, "weir-send ready", Duration::from_secs(10)) {
-        bail!("weir-send did not start; its log:\n{}", send.log_text());
-    }
+    let start = |name: &str, log: &str| {
+        Daemon::spawn_ready(
+            &sibling_binary(name)?,
+            &args.policy,
+            &args.logs.join(log),
+            &[],
+            &format!("{name} ready"),
+        )
+        .with_context(|| format!("{name} did not start"))
+    };
+    let mut recv = start("weir-recv", "weir-recv.log")?;
+    let mut deliver = start("weir-deliver", "weir-deliver.log")?;
+    let mut send = start("weir-send", "weir-send.log")?;
     println!(
-        "weir-recv (IT) and weir-send (OT) are running; logs in {}",
+        "weir-recv (IT: link → spool), weir-deliver (IT: spool → sinks and consumers) and \
+         weir-send (OT) are running; logs in {}",
         args.logs.display()
     );
     println!();
 
-    // Consumers over mutual TLS follow the spool from its current end.
+    // Consumers over mutual TLS (weir-deliver's server) follow the spool from its current end.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -171,21 +179,30 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // In the order data flows: nothing is left in flight toward a stopped daemon.
     send.stop(Duration::from_secs(5));
     recv.stop(Duration::from_secs(5));
+    deliver.stop(Duration::from_secs(5));
     if let Some(mtls) = &mtls {
         println!();
-        println!("The spool keeps every record; read it yourself with:");
+        println!(
+            "The spool keeps every record; with weir-recv and weir-deliver running (weir-deliver \
+             serves the spool), read it yourself:"
+        );
+        println!(
+            "  target/release/weir-recv --policy {} &   # then, once it logged \"weir-recv ready\":",
+            args.policy.display()
+        );
+        println!(
+            "  target/release/weir-deliver --policy {} &",
+            args.policy.display()
+        );
         println!(
             "  target/release/weir sub --server {} --ca {} --cert {} --key {} --channel {tcp_name} --from earliest --stop-at-end > /tmp/historian.bin",
             mtls.addr,
             mtls.pki.ca_cert.display(),
             mtls.stream_client.cert.display(),
             mtls.stream_client.key.display(),
-        );
-        println!(
-            "  (with weir-recv running: target/release/weir-recv --policy {} &)",
-            args.policy.display()
         );
     }
     println!();

@@ -64,11 +64,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Run the loopback demo: start weir-recv and weir-send with a policy (default
-    /// policies/loopback.toml), push a TCP stream and UDP datagrams into the OT side, and show
-    /// them coming out of the IT side intact.
+    /// Run the loopback demo: start weir-recv, weir-deliver and weir-send with a policy
+    /// (default policies/loopback.toml), push a TCP stream and UDP datagrams into the OT side,
+    /// and show them coming out of the IT side intact (sinks and consumers of weir-deliver).
     Demo(demo::DemoArgs),
-    /// Measure goodput, CPU per side, peak memory and latency of the pair on loopback.
+    /// Measure goodput, CPU per daemon, peak memory and latency of the gateway on loopback.
     Bench(bench::BenchArgs),
     // Its help text is the doc comment of `PkiArgs`.
     Pki(pki::PkiArgs),
@@ -163,22 +163,25 @@ fn consumer_summary(policy: &policy::Policy) -> String {
         return String::new();
     };
     let mut out = String::from("\n");
-    match &recv.spool {
-        None => out.push_str("spool           none (nothing is stored; no consumer server)\n"),
-        Some(dir) => {
-            let s = &recv.spooling;
-            out.push_str(&format!(
-                "spool           {} (segments of {}, fsync every {} or {}, keep {}{})\n",
-                dir.display(),
-                format_size(s.segment),
-                format_duration(s.fsync),
-                format_size(s.fsync_bytes),
-                s.retain.map_or("everything".to_owned(), format_size),
-                s.retain_age
-                    .map_or(String::new(), |age| format!(" and {}", format_duration(age))),
-            ));
-        }
-    }
+    let s = &recv.spooling;
+    out.push_str(&format!(
+        "spool           {} (segments of {}, fsync every {} or {}, keep {}{})\n",
+        recv.spool.display(),
+        format_size(s.segment),
+        format_duration(s.fsync),
+        format_size(s.fsync_bytes),
+        s.retain.map_or("everything".to_owned(), format_size),
+        s.retain_age
+            .map_or(String::new(), |age| format!(" and {}", format_duration(age))),
+    ));
+    out.push_str(&format!(
+        "sinks           weir-deliver sends records once {}; offsets in {}\n",
+        match recv.sink_after {
+            policy::SinkAfter::Fsync => "fsynced",
+            policy::SinkAfter::Write => "written (before fsync)",
+        },
+        recv.deliver_state.display(),
+    ));
     if let Some(serve) = &recv.serve {
         let on = |a: Option<std::net::SocketAddr>| a.map_or("off".to_owned(), |a| a.to_string());
         out.push_str(&format!(

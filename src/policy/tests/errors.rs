@@ -80,14 +80,24 @@ filter = { utf8 = true, pattern = '^<' }
 
 #[test]
 fn consumer_server_rules() {
-    let serve_without_spool = error(&with_link(
+    // The spool always has a directory (by default /var/lib/weir/spool): [recv.serve] needs no
+    // `spool` line.
+    let serve_default_spool = ok(&with_link(
         "[recv]\nlisten = \"0.0.0.0:1\"\n[recv.serve]\ntls = \"0.0.0.0:7443\"\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"",
     ));
-    assert_eq!(serve_without_spool.field, "recv.serve");
+    let recv = serve_default_spool.recv.unwrap();
+    assert_eq!(recv.spool, Path::new("/var/lib/weir/spool"));
+    assert_eq!(recv.serve.unwrap().cert, Path::new("policies/s.pem"));
+    let consumers_without_serve = error(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\n[[channel]]\nname = \"c\"\nsource = { udp = \"127.0.0.1:9\" }\n\
+         consumers = [\"siem.corp.example\"]",
+    ));
+    assert_eq!(consumers_without_serve.field, "channel[0].consumers");
     assert!(
-        serve_without_spool.message.contains("recv.spool is not set"),
-        "{serve_without_spool}"
+        consumers_without_serve.message.contains("no [recv.serve]"),
+        "{consumers_without_serve}"
     );
+    assert!(consumers_without_serve.hint.unwrap().contains("[recv.serve]"));
     let incomplete = error(&with_link(
         "[recv]\nlisten = \"0.0.0.0:1\"\nspool = \"s\"\n[recv.serve]\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"",
     ));

@@ -27,8 +27,11 @@ fn full_file_is_read() {
     assert_eq!(recv.listen, addr("192.0.2.2:5800"));
     assert_eq!(recv.socket_buffer, 64 << 20);
     assert_eq!(recv.queue, 2 << 20);
-    assert_eq!(recv.spool.as_deref(), Some(Path::new("/var/lib/weir")));
+    assert_eq!(recv.spool, Path::new("/var/lib/weir"));
     assert_eq!(recv.metrics, Some(addr("127.0.0.1:9101")));
+    assert_eq!(recv.deliver_state, Path::new("/var/lib/weir-deliver/state"));
+    assert_eq!(recv.deliver_metrics, Some(addr("127.0.0.1:9102")));
+    assert_eq!(recv.sink_after, SinkAfter::Write);
     assert_eq!(policy.channels.len(), 2);
     let historian = &policy.channels[0];
     assert_eq!(historian.name, "historian");
@@ -80,8 +83,15 @@ fn defaults() {
     let recv = policy.recv.as_ref().unwrap();
     assert_eq!(recv.socket_buffer, 32 << 20);
     assert_eq!(recv.queue, 32 << 20);
-    assert_eq!(recv.spool, None);
+    assert_eq!(recv.spool, Path::new("/var/lib/weir/spool"));
+    assert_eq!(recv.spool, Path::new(limits::DEFAULT_SPOOL));
+    assert_eq!(recv.state, Path::new("/var/lib/weir/recv.state"));
     assert_eq!(recv.metrics, None);
+    assert_eq!(recv.deliver_state, Path::new("/var/lib/weir-deliver"));
+    assert_eq!(recv.deliver_state, Path::new(limits::DEFAULT_DELIVER_STATE));
+    assert_eq!(recv.deliver_metrics, None);
+    assert_eq!(recv.sink_after, SinkAfter::Fsync);
+    assert!(recv.serve.is_none());
     let channel = &policy.channels[0];
     assert_eq!(channel.max_message, 64 << 10);
     assert!(channel.sinks.is_empty());
@@ -114,7 +124,107 @@ fn absolute_paths_are_kept() {
     let policy =
         ok("[link]\nkey_file = \"/etc/weir/link.key\"\n[recv]\nlisten = \"0.0.0.0:1\"\nspool = \"spool\"\n");
     assert_eq!(policy.link.key_file, Path::new("/etc/weir/link.key"));
-    assert_eq!(policy.recv.unwrap().spool, Some(PathBuf::from("policies/spool")));
+    assert_eq!(policy.recv.unwrap().spool, PathBuf::from("policies/spool"));
+}
+
+#[test]
+fn relative_recv_paths_resolve_against_the_policy_directory() {
+    let text = with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\nspool = \"spool\"\nstate = \"recv.state\"\n\
+         deliver_state = \"deliver\"",
+    );
+    let recv = parse(&text, Path::new("/etc/weir/conduit.toml"))
+        .unwrap()
+        .recv
+        .unwrap();
+    assert_eq!(recv.spool, Path::new("/etc/weir/spool"));
+    assert_eq!(recv.state, Path::new("/etc/weir/recv.state"));
+    assert_eq!(recv.deliver_state, Path::new("/etc/weir/deliver"));
+    let absolute = ok(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\ndeliver_state = \"/srv/weir-deliver\"",
+    ));
+    assert_eq!(
+        absolute.recv.unwrap().deliver_state,
+        Path::new("/srv/weir-deliver")
+    );
+    let empty = error(&with_link("[recv]\nlisten = \"0.0.0.0:1\"\ndeliver_state = \"\""));
+    assert_eq!((empty.line, empty.field.as_str()), (5, "recv.deliver_state"));
+}
+
+#[test]
+fn sink_after_is_fsync_or_write() {
+    let recv = |extra: &str| {
+        ok(&with_link(&format!("[recv]\nlisten = \"0.0.0.0:1\"\n{extra}")))
+            .recv
+            .unwrap()
+    };
+    assert_eq!(recv("").sink_after, SinkAfter::Fsync);
+    assert_eq!(recv("sink_after = \"fsync\"").sink_after, SinkAfter::Fsync);
+    assert_eq!(recv("sink_after = \"write\"").sink_after, SinkAfter::Write);
+    assert_eq!(SinkAfter::Write.to_string(), "write");
+    let bad = error(&with_link(
+        "[recv]\nlisten = \"0.0.0.0:1\"\nsink_after = \"fsynced\"",
+    ));
+    assert_eq!((bad.line, bad.column), (5, 14));
+    assert_eq!(bad.field, "recv.sink_after");
+    assert_eq!(bad.message, "\"fsynced\" is not one of \"fsync\", \"write\"");
+    let hint = bad.hint.unwrap();
+    assert!(hint.contains("\"fsync\"") && hint.contains("\"write\""), "{hint}");
+    let wrong_type = error(&with_link("[recv]\nlisten = \"0.0.0.0:1\"\nsink_after = true"));
+    assert_eq!(wrong_type.field, "recv.sink_after");
+}
+
+#[test]
+fn deliver_metrics_is_checked_and_differs_from_recv_metrics() {
+    let recv = |extra: &str| format!("[recv]\nlisten = \"0.0.0.0:5800\"\n{extra}");
+    let both = ok(&with_link(&recv(
+        "metrics = \"127.0.0.1:9101\"\ndeliver_metrics = \"127.0.0.1:9102\"",
+    )));
+    assert_eq!(
+        both.recv.as_ref().unwrap().deliver_metrics,
+        Some(addr("127.0.0.1:9102"))
+    );
+    let alone = ok(&with_link(&recv("deliver_metrics = \"[::1]:9102\"")));
+    assert_eq!(alone.recv.unwrap().deliver_metrics, Some(addr("[::1]:9102")));
+    let bad = error(&with_link(&recv("deliver_metrics = \"localhost:9102\"")));
+    assert_eq!(bad.field, "recv.deliver_metrics");
+    assert!(bad.message.contains("not an IP:PORT"), "{bad}");
+    for (metrics, deliver) in [
+        ("127.0.0.1:9101", "127.0.0.1:9101"),
+        ("0.0.0.0:9101", "127.0.0.1:9101"),
+        ("127.0.0.1:9101", "0.0.0.0:9101"),
+        ("[::]:9101", "127.0.0.1:9101"),
+    ] {
+        let same = error(&with_link(&recv(&format!(
+            "metrics = \"{metrics}\"\ndeliver_metrics = \"{deliver}\""
+        ))));
+        assert_eq!(same.field, "recv.deliver_metrics", "{metrics} {deliver}");
+        assert_eq!(same.line, 6);
+        assert!(same.message.contains("recv.metrics"), "{same}");
+        assert!(same.hint.unwrap().contains("port"));
+    }
+    // Reported together with the other problems of [recv].
+    let diagnostics = errors(&with_link(&recv(
+        "metrics = \"127.0.0.1:9101\"\ndeliver_metrics = \"127.0.0.1:9101\"\nsink_after = \"now\"",
+    )));
+    let fields: Vec<&str> = diagnostics.iter().map(|d| d.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["recv.deliver_metrics", "recv.sink_after"],
+        "{diagnostics:#?}"
+    );
+    // Different ports, different addresses, an IPv4 wildcard and a specific IPv6 address, and
+    // two ephemeral ports can all be bound side by side.
+    for (metrics, deliver) in [
+        ("127.0.0.1:9101", "127.0.0.1:9102"),
+        ("127.0.0.1:9101", "127.0.0.2:9101"),
+        ("0.0.0.0:9101", "[::1]:9101"),
+        ("127.0.0.1:0", "127.0.0.1:0"),
+    ] {
+        ok(&with_link(&recv(&format!(
+            "metrics = \"{metrics}\"\ndeliver_metrics = \"{deliver}\""
+        ))));
+    }
 }
 
 /// (section header, key, lowest valid, highest valid, just below, just above)
@@ -293,4 +403,28 @@ fn metrics_addresses_are_checked_and_fingerprinted() {
     assert_eq!(json["recv"]["metrics"], "127.0.0.1:9101");
     let bad = with_link(&base.replace("[recv]\n", "[recv]\nmetrics = \"nowhere\"\n"));
     assert_eq!(error(&bad).field, "recv.metrics");
+}
+
+#[test]
+fn reference_policy_documents_the_recv_defaults() {
+    let text = include_str!("../../../policies/reference.toml");
+    let policy = match parse(text, Path::new("policies/reference.toml")) {
+        Ok(policy) => policy,
+        Err(error) => panic!("policies/reference.toml is not valid:\n{error}"),
+    };
+    let recv = policy.recv.unwrap();
+    assert_eq!(recv.spool, Path::new(limits::DEFAULT_SPOOL));
+    assert_eq!(recv.state, Path::new(limits::DEFAULT_RECV_STATE));
+    assert_eq!(recv.deliver_state, Path::new(limits::DEFAULT_DELIVER_STATE));
+    assert_eq!(recv.deliver_metrics, None);
+    assert_eq!(recv.sink_after, SinkAfter::Fsync);
+    // Every commented-out field is valid when uncommented (`# name = value` lines only).
+    let uncommented = text
+        .replace("# metrics     =", "metrics =")
+        .replace("# deliver_metrics =", "deliver_metrics =");
+    let recv = parse(&uncommented, Path::new("policies/reference.toml"))
+        .unwrap()
+        .recv
+        .unwrap();
+    assert!(recv.metrics.is_some() && recv.deliver_metrics.is_some());
 }

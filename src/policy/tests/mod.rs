@@ -46,6 +46,9 @@ socket_buffer = "64 MiB"
 queue         = "2 MiB"
 spool         = "/var/lib/weir"
 metrics       = "127.0.0.1:9101"
+deliver_state   = "/var/lib/weir-deliver/state"
+deliver_metrics = "127.0.0.1:9102"
+sink_after      = "write"
 
 [[channel]]
 name         = "historian"

@@ -98,6 +98,14 @@ fn json_views() {
     assert_eq!(json["link"]["heartbeat_ns"], 500_000_000);
     assert_eq!(json["send"]["bind"], "192.0.2.1:0");
     assert_eq!(json["recv"]["spool"], "/var/lib/weir");
+    assert_eq!(json["recv"]["deliver_state"], "/var/lib/weir-deliver/state");
+    assert_eq!(json["recv"]["deliver_metrics"], "127.0.0.1:9102");
+    assert_eq!(json["recv"]["sink_after"], "write");
+    let defaults = ok(&with_link("[recv]\nlisten = \"0.0.0.0:1\"")).to_json();
+    assert_eq!(defaults["recv"]["spool"], "/var/lib/weir/spool");
+    assert_eq!(defaults["recv"]["deliver_state"], "/var/lib/weir-deliver");
+    assert_eq!(defaults["recv"]["deliver_metrics"], serde_json::Value::Null);
+    assert_eq!(defaults["recv"]["sink_after"], "fsync");
     let historian = &json["channels"][0];
     assert_eq!(historian["name"], "historian");
     assert_eq!(historian["id"], ChannelId::for_name("historian").to_string());
@@ -158,7 +166,10 @@ name="syslog"
 sinks=[{udp="10.20.0.9:514"}]
 source={udp="10.1.0.5:5514"}
 [recv]
+sink_after="write"
+deliver_metrics="127.0.0.1:9102"
 metrics="127.0.0.1:9101"
+deliver_state="/var/lib/weir-deliver/state"
 spool="/var/lib/weir"
 queue=2097152
 socket_buffer="64MiB"
@@ -184,6 +195,15 @@ key_file="keys/link.key"
         ok(&with_link("")).fingerprint,
         ok(&with_link("mtu = 1500\nrepair = \"10%\"\nheartbeat = \"1s\"")).fingerprint
     );
+    let recv = |extra: &str| ok(&with_link(&format!("[recv]\nlisten = \"0.0.0.0:1\"\n{extra}")));
+    assert_eq!(
+        recv("").fingerprint,
+        recv(
+            "spool = \"/var/lib/weir/spool\"\ndeliver_state = \"/var/lib/weir-deliver\"\n\
+             sink_after = \"fsync\""
+        )
+        .fingerprint
+    );
     assert_eq!(
         ok(&one_channel("udp", "")).fingerprint,
         ok(&one_channel(
@@ -207,6 +227,37 @@ key_file="keys/link.key"
             .fingerprint,
         reference
     );
+}
+
+#[test]
+fn canonical_text_of_the_recv_side() {
+    let recv = |extra: &str| {
+        let policy = ok(&with_link(&format!("[recv]\nlisten = \"0.0.0.0:1\"\n{extra}")));
+        fingerprint::canonical_text(&policy)
+    };
+    // The spool and its settings are always written, with their defaults.
+    let defaults = recv("");
+    assert!(
+        defaults.contains("\nrecv.spool \"/var/lib/weir/spool\"\n"),
+        "{defaults}"
+    );
+    assert!(defaults.contains("\nrecv.segment 67108864\n"), "{defaults}");
+    assert!(defaults.contains("\nrecv.retain_age_ns none\n"), "{defaults}");
+    // weir-deliver's settings only when not at their default.
+    assert!(
+        !defaults.contains("deliver") && !defaults.contains("sink_after"),
+        "{defaults}"
+    );
+    // (`parse` resolves relative paths after the fingerprint is taken: use an absolute one.)
+    let set =
+        recv("deliver_state = \"/srv/d\"\ndeliver_metrics = \"127.0.0.1:9102\"\nsink_after = \"write\"");
+    for line in [
+        "recv.deliver_state \"/srv/d\"",
+        "recv.deliver_metrics 127.0.0.1:9102",
+        "recv.sink_after write",
+    ] {
+        assert!(set.contains(&format!("\n{line}\n")), "{line}\n{set}");
+    }
 }
 
 #[test]
@@ -250,6 +301,14 @@ fn fingerprint_changes_with_every_semantic_field() {
         ("\"64 MiB\"", "\"63 MiB\""),
         ("\"2 MiB\"", "\"3 MiB\""),
         ("\"/var/lib/weir\"", "\"/var/lib/weir2\""),
+        (
+            "\"/var/lib/weir-deliver/state\"",
+            "\"/var/lib/weir-deliver/other\"",
+        ),
+        ("deliver_state   = \"/var/lib/weir-deliver/state\"", ""),
+        ("\"127.0.0.1:9102\"", "\"127.0.0.1:9103\""),
+        ("deliver_metrics = \"127.0.0.1:9102\"", ""),
+        ("sink_after      = \"write\"", ""),
         ("\"historian\"", "\"historian2\""),
         ("{ tcp = \"10.1.0.5:7000\" }", "{ tcp = \"10.1.0.6:7000\" }"),
         ("{ tcp = \"10.20.0.8:7000\" }, ", ""),
