@@ -25,8 +25,8 @@ use crate::observe::recv::{ChannelStat, RecvView, SharedRecvView};
 use crate::observe::{lock, PUBLISH_EVERY, SAMPLE_EVERY};
 use crate::proto::recv::{ChannelSpec, Counters, Event, HealthEvent, Receiver};
 use crate::proto::wire::Heartbeat;
+use crate::spool::writer::SpoolFeed;
 use crate::spool::RecordKind;
-use crate::spooler::SpoolFeed;
 
 /// Longest wait for a datagram before timers and the stop flag are looked at.
 const POLL: Duration = Duration::from_millis(50);

@@ -19,7 +19,6 @@
 //!   is described, never quoted.
 //! - Keys are only as safe as the memory of the process: they are not zeroised on drop.
 
-use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -33,26 +32,7 @@ pub const KEY_FORMAT: &str = "weir-psk-v1";
 /// Largest key file we read, in bytes: room for a few hundred keys and comments.
 pub const MAX_KEY_FILE: u64 = 64 << 10;
 
-/// Length of a link key secret, in bytes.
-pub const SECRET_LEN: usize = 32;
-
-/// One pre-shared link key. `Debug` shows the id only, never the secret.
-#[derive(Clone)]
-pub struct LinkKey {
-    /// Key id, carried in every datagram header so the receiver knows which key to use.
-    pub id: u16,
-    /// The 256-bit secret.
-    pub secret: [u8; SECRET_LEN],
-}
-
-impl fmt::Debug for LinkKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LinkKey")
-            .field("id", &self.id)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
+pub use crate::proto::key::{LinkKey, SECRET_LEN};
 
 /// The keys of one key file: never empty, ids unique, in file order.
 #[derive(Debug, Clone)]

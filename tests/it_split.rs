@@ -226,13 +226,16 @@ fn kill_9_of_weir_deliver_repeats_only_the_last_moments_and_loses_nothing() {
 }
 
 #[test]
-fn a_tcp_sink_away_for_5_s_gets_the_whole_stream_when_it_returns() {
+fn a_tcp_sink_away_for_5_s_gets_the_whole_stream_when_it_returns_even_across_a_restart() {
     let _serial = serial();
     // Reserve the consumer's port, then close it: nobody listens for 5 s.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let site = start("split-away", port, free_addr().unwrap(), "");
+    let mut site = start("split-away", port, free_addr().unwrap(), "");
     let sent = send_stream(site.conduit.tcp.0, 16 << 20, 5).unwrap();
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    // weir-deliver restarted meanwhile: the stream it was waiting to open is not skipped.
+    site.restart_deliver("TERM");
+    std::thread::sleep(Duration::from_secs(3));
     assert!(site
         .deliver
         .log_text()

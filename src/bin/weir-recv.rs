@@ -7,11 +7,11 @@ use anyhow::Context;
 use clap::Parser;
 
 use weir::cli::CommonArgs;
+use weir::it_link::{Dispatch, LiveUpdate};
 use weir::net::RecvLink;
 use weir::observe::recv::{RecvView, SharedRecvView};
 use weir::policy::{self, Source};
 use weir::proto::recv::{ChannelSpec, Receiver, ReceiverConfig};
-use weir::recv::{Dispatch, LiveUpdate};
 use weir::signals::{Request, Signals};
 
 /// Memory for blocks being reassembled; with the spool queue this bounds the daemon's RSS.
@@ -88,7 +88,7 @@ fn run(args: CommonArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let channels: Vec<(u32, String)> = policy.channels.iter().map(|c| (c.id.0, c.name.clone())).collect();
-    let (feed, spool_view, spool_thread) = weir::spooler::start(&side.spool, &side.spooling, &channels)
+    let (feed, spool_view, spool_thread) = weir::spool::writer::start(&side.spool, &side.spooling, &channels)
         .with_context(|| format!("recv.spool: cannot open the spool in {}", side.spool.display()))?;
     let mut dispatch = Dispatch::new(feed);
     for ch in &policy.channels {
@@ -121,7 +121,7 @@ fn run(args: CommonArgs) -> anyhow::Result<()> {
     let link_thread = std::thread::Builder::new()
         .name("link-recv".into())
         .spawn(move || {
-            weir::recv::run_link(
+            weir::it_link::run_link(
                 receiver,
                 link,
                 dispatch,

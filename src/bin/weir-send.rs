@@ -125,7 +125,7 @@ fn run(args: CommonArgs) -> anyhow::Result<()> {
     let link_thread = std::thread::Builder::new()
         .name("link-send".into())
         .spawn(move || {
-            weir::send::run_link(
+            weir::ot_link::run_link(
                 sender,
                 link,
                 bandwidth,

@@ -51,6 +51,8 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut streams: BTreeMap<u32, Open> = BTreeMap::new();
+    // The `Open` the sink was connecting for when it was told to stop: resume there.
+    let mut stopped_at = None;
     'follow: while let Some(read) = follow.next(&mut stop).await {
         let items = match read {
             Ok(items) => items,
@@ -63,7 +65,9 @@ pub async fn run(
         for item in items {
             match item {
                 Item::Record(record) => {
+                    let offset = record.offset;
                     if !carry(&name, addr, record, &mut streams, &counters, &mut stop).await {
+                        stopped_at = Some(offset);
                         break 'follow;
                     }
                 }
@@ -79,22 +83,23 @@ pub async fn run(
                 }
             }
         }
-        save(&name, &follow, &streams, &mut offset, &counters, false);
+        save(&name, &follow, &streams, None, &mut offset, &counters, false);
     }
     // Stopping: nothing open is complete. Resume each from its start next time.
-    save(&name, &follow, &streams, &mut offset, &counters, true);
+    save(&name, &follow, &streams, stopped_at, &mut offset, &counters, true);
     for (stream, open) in streams {
         tracing::info!(sink = %name, stream, "stopping: stream reset toward the consumer");
         reset(open.conn, &counters);
     }
 }
 
-/// Stores the offset to resume from: the `Open` of the oldest stream still open, or the
-/// position when none is.
+/// Stores the offset to resume from: the `Open` of the oldest stream still open (or of the one
+/// being connected when the sink stopped, `stopped_at`), or the position when none is.
 fn save(
     name: &str,
     follow: &Follow,
     streams: &BTreeMap<u32, Open>,
+    stopped_at: Option<u64>,
     offset: &mut SinkOffset,
     counters: &SinkCounters,
     force: bool,
@@ -103,7 +108,12 @@ fn save(
         return;
     };
     counters.position.store(position, Ordering::Relaxed);
-    let resume = streams.values().map(|s| s.opened_at).min().unwrap_or(position);
+    let resume = streams
+        .values()
+        .map(|s| s.opened_at)
+        .chain(stopped_at)
+        .min()
+        .unwrap_or(position);
     if let Err(error) = offset.save(resume, Instant::now(), force) {
         tracing::error!(sink = %name, %error, "cannot store the sink's offset");
     }

@@ -1,7 +1,12 @@
 //! Loopback harness shared by `weir demo`, `weir bench` and the end-to-end tests: an
 //! impairment relay for the link, collectors standing in for IT-side consumers, and child
-//! processes for the two daemons. Plain threads and blocking sockets: it measures the
-//! daemons, so it should be simple and cheap, not clever.
+//! processes for the daemons. Plain threads and blocking sockets: it measures the daemons, so
+//! it should be simple and cheap, not clever.
+//!
+//! It is part of the library, not a test-only module, because the `weir` admin binary runs it:
+//! `weir demo` uses `setup`, `process`, `drive`, `collect` and `pki`; `weir bench` uses all of
+//! it, the impairment `relay` too. The daemons (`weir-send`, `weir-recv`, `weir-deliver`) call
+//! none of it.
 
 pub mod collect;
 pub mod drive;

@@ -6,6 +6,7 @@
 
 pub mod fec;
 pub mod frame;
+pub mod key;
 pub mod reader;
 pub mod recv;
 pub mod replay;

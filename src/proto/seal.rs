@@ -10,7 +10,7 @@ use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
 
 use super::wire::{HEADER_LEN, TAG_LEN};
-use crate::keys::LinkKey;
+use crate::proto::key::LinkKey;
 
 const HKDF_SALT: &[u8] = b"weir link v1";
 const HKDF_LABEL: &[u8] = b"session key";

@@ -19,7 +19,7 @@ use super::fec::{self, Fec, FecError};
 use super::frame::{FrameHeader, MessageKind, FRAME_HEADER_LEN, MAX_FRAMED_MESSAGE};
 use super::seal::{SealError, SessionKey};
 use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader};
-use crate::keys::LinkKey;
+use crate::proto::key::LinkKey;
 
 /// Encoded blocks that may wait for the link before `has_room` turns false.
 pub const MAX_QUEUED_BLOCKS: usize = 2;

@@ -67,6 +67,8 @@ mod record;
 #[cfg(test)]
 mod tests;
 pub mod view;
+#[cfg(feature = "recv")]
+pub mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};

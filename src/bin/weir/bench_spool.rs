@@ -1,5 +1,5 @@
 //! IT-side benchmark of the spool: how fast it writes (in-process [`ChannelLog`], shaped like
-//! the spooler's writer thread, against a raw-file baseline), and the helpers the consumer
+//! the spool writer thread, against a raw-file baseline), and the helpers the consumer
 //! benchmarks (`bench_consumers`) share.
 //!
 //! Rates are of payload bytes, compared with the link's own goodput on this kind of machine
@@ -21,7 +21,7 @@ use weir::spool::{ChannelLog, LogConfig, NewRecord};
 pub(super) const LINK_GBITS: f64 = 4.42;
 /// The link's goodput at MTU 9000.
 pub(super) const LINK_9000_GBITS: f64 = 4.67;
-/// The spooler's batch limits (`spooler::BATCH_RECORDS`, `spooler::BATCH_BYTES`).
+/// The spool writer's batch limits (`spool::writer::BATCH_RECORDS`, `spool::writer::BATCH_BYTES`).
 pub(super) const BATCH_RECORDS: usize = 1024;
 pub(super) const BATCH_BYTES: usize = 4 << 20;
 /// Record sizes of the spool case: TCP stream chunks, then syslog-like messages.
@@ -105,7 +105,7 @@ pub(super) fn filesystem(path: &Path) -> (String, String) {
 }
 
 /// `--only spool`: appends `bytes` of records of each size to a fresh [`ChannelLog`] with the
-/// daemon's defaults, in batches shaped like the spooler's, ticking after every batch as the
+/// daemon's defaults, in batches shaped like the spool writer's, ticking after every batch as the
 /// writer thread does, and a final sync.
 pub fn spool(bytes: u64) -> anyhow::Result<()> {
     let total = bytes.clamp(16 << 20, 32 << 30);

@@ -44,7 +44,7 @@ use super::reader::Reader;
 use super::replay::{Freshness, ReplayWindow};
 use super::seal::SessionKey;
 use super::wire::{self, Header, Heartbeat, Kind, SymbolHeader, MAX_COUNTER};
-use crate::keys::LinkKey;
+use crate::proto::key::LinkKey;
 
 /// Sessions remembered after they were replaced, to refuse their datagrams.
 const RETIRED_SESSIONS: usize = 16;

@@ -92,7 +92,7 @@ pub(super) fn plan<'a>(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::spooler::feed::LossSpan;
+    use crate::spool::writer::feed::LossSpan;
 
     fn input(seq: u64, stream: u32, kind: RecordKind) -> Input {
         Input {

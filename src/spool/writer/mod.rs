@@ -27,7 +27,7 @@
 
 mod cut;
 mod feed;
-mod writer;
+mod thread;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -174,7 +174,7 @@ pub fn start(
     let writer_queued = queued.clone();
     let thread = std::thread::Builder::new()
         .name("spool".into())
-        .spawn(move || writer::run(logs, rx, writer_queued, changed_tx))
+        .spawn(move || thread::run(logs, rx, writer_queued, changed_tx))
         .map_err(|source| SpoolError::Io {
             path: dir.to_path_buf(),
             op: "start the writer thread",
