@@ -38,3 +38,15 @@ impl CommonArgs {
         }
     }
 }
+
+/// The process's exit for a daemon's `run` result: success, or its error chain printed as
+/// `name: error` (alternate form: every cause) and exit status 2.
+pub fn exit_code<E: std::fmt::Display>(name: &str, result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

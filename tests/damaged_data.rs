@@ -15,13 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ring::digest::{Context, SHA256};
+use ring::digest::SHA256;
 use weir::harness::collect::{TcpCollector, UdpCollector};
-use weir::harness::drive::{connect_retry, send_datagrams, send_stream, wait_for_log};
+use weir::harness::drive::{connect_retry, send_datagrams, send_stream};
 use weir::harness::process::Daemon;
 use weir::harness::relay::{Impairment, Relay};
 use weir::harness::setup::{free_addr, scratch_dir, Conduit};
-use weir::harness::{hex, Pattern};
+use weir::harness::{hex, pattern_prefix_sha256, Pattern};
 use weir::spool::RecordKind;
 use weir::spool::{Cursor, Item};
 
@@ -102,27 +102,7 @@ fn start(label: &str, drop_run: Option<(u64, u64)>) -> Pair {
 }
 
 fn spawn(bin: &str, policy: &Path, log: &Path, ready: &str) -> Daemon {
-    let d = Daemon::spawn(Path::new(bin), policy, log, &["--log", "info"]).unwrap();
-    assert!(
-        wait_for_log(log, ready, Duration::from_secs(20)),
-        "{bin} did not start:\n{}",
-        d.log_text()
-    );
-    d
-}
-
-fn sha_of_pattern_prefix(seed: u64, len: u64) -> String {
-    let mut p = Pattern::new(seed);
-    let mut h = Context::new(&SHA256);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let n = (left as usize).min(buf.len());
-        p.fill(&mut buf[..n]);
-        h.update(&buf[..n]);
-        left -= n as u64;
-    }
-    hex(h.finish().as_ref())
+    Daemon::spawn_ready(Path::new(bin), policy, log, &["--log", "info"], ready).unwrap()
 }
 
 /// The value of `name=N` in the last line of `log` that has it.
@@ -165,7 +145,7 @@ fn a_block_lost_inside_a_long_stream_message_cuts_the_stream_at_an_exact_prefix(
     assert!(got.bytes < total, "{} bytes arrived of {total}", got.bytes);
     assert_eq!(
         got.sha256,
-        sha_of_pattern_prefix(seed, got.bytes),
+        pattern_prefix_sha256(seed, got.bytes),
         "the sink got bytes that are not a prefix of the stream: spliced"
     );
 
@@ -209,7 +189,7 @@ fn a_block_lost_inside_a_long_stream_message_cuts_the_stream_at_an_exact_prefix(
     }
     assert_eq!(
         hex(ring::digest::digest(&SHA256, &stored).as_ref()),
-        sha_of_pattern_prefix(seed, stored.len() as u64),
+        pattern_prefix_sha256(seed, stored.len() as u64),
         "the spool holds bytes that are not a prefix of the stream"
     );
     assert_eq!(stored.len() as u64, got.bytes, "the sink and the spool agree");
@@ -293,5 +273,5 @@ fn a_killed_delivery_process_resets_its_tcp_sink_streams() {
         "weir-deliver killed mid-stream ended its sink connection with a FIN after {} bytes",
         got[0].bytes
     );
-    assert_eq!(got[0].sha256, sha_of_pattern_prefix(21, got[0].bytes));
+    assert_eq!(got[0].sha256, pattern_prefix_sha256(21, got[0].bytes));
 }

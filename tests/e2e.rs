@@ -13,13 +13,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use ring::digest::{Context, SHA256};
 use weir::harness::collect::{TcpCollector, UdpCollector};
 use weir::harness::drive::{connect_retry, send_datagrams, send_stream, wait_for_log};
+use weir::harness::pattern_prefix_sha256;
 use weir::harness::process::Daemon;
 use weir::harness::relay::{Impairment, Relay};
 use weir::harness::setup::{free_addr, scratch_dir, Conduit};
-use weir::harness::{hex, Pattern};
 
 struct Pair {
     recv: Daemon,
@@ -96,20 +95,6 @@ fn spawn(bin: &str, policy: &Path, log: &Path, ready: &str) -> Daemon {
         d.log_text()
     );
     d
-}
-
-fn sha_of_pattern_prefix(seed: u64, len: u64) -> String {
-    let mut p = Pattern::new(seed);
-    let mut h = Context::new(&SHA256);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let n = (left as usize).min(buf.len());
-        p.fill(&mut buf[..n]);
-        h.update(&buf[..n]);
-        left -= n as u64;
-    }
-    hex(h.finish().as_ref())
 }
 
 #[test]
@@ -220,7 +205,7 @@ fn loss_beyond_fec_resets_the_stream_and_never_splices_it() {
     assert_eq!(got.len(), 1, "recv log:\n{}", pair.recv.log_text());
     assert!(!got[0].clean, "a stream with a hole must be reset, not closed");
     // Whatever arrived is exactly the start of what was sent: no splice across the gap.
-    assert_eq!(got[0].sha256, sha_of_pattern_prefix(seed, got[0].bytes));
+    assert_eq!(got[0].sha256, pattern_prefix_sha256(seed, got[0].bytes));
     assert!(got[0].bytes < 32 << 20);
     std::thread::sleep(Duration::from_secs(6));
     let log = pair.recv.log_text();

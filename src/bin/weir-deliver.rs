@@ -44,13 +44,7 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse().common;
     args.init_logging();
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("weir-deliver: {error:#}");
-            std::process::ExitCode::from(2)
-        }
-    }
+    weir::cli::exit_code("weir-deliver", run(args))
 }
 
 fn run(args: CommonArgs) -> anyhow::Result<()> {

@@ -48,13 +48,7 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse().common;
     args.init_logging();
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("weir-recv: {error:#}");
-            std::process::ExitCode::from(2)
-        }
-    }
+    weir::cli::exit_code("weir-recv", run(args))
 }
 
 fn run(args: CommonArgs) -> anyhow::Result<()> {

@@ -43,13 +43,7 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse().common;
     args.init_logging();
-    match run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("weir-send: {error:#}");
-            std::process::ExitCode::from(2)
-        }
-    }
+    weir::cli::exit_code("weir-send", run(args))
 }
 
 fn session_id() -> anyhow::Result<u64> {

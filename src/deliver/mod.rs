@@ -15,13 +15,17 @@ pub mod tcp;
 pub mod udp;
 pub mod watch;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::watch as tokio_watch;
 
 use crate::policy::SinkAfter;
 use crate::spool::view::ChannelView;
-use crate::spool::{Cursor, Item, SpoolError};
+use crate::spool::{Cursor, Item};
+
+/// How long a sink waits before reading again after a spool read failed.
+pub const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// Payload bytes a sink reads from the spool at once.
 pub const READ_BATCH: usize = 1 << 20;
@@ -46,6 +50,14 @@ pub struct SinkCounters {
     pub streams_closed: AtomicU64,
     /// The spool offset the sink has reached.
     pub position: AtomicU64,
+}
+
+impl SinkCounters {
+    /// Counts one message of `bytes` written out.
+    pub fn wrote(&self, bytes: usize) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
 }
 
 /// A sink's reader of one channel: from a position, up to what `after` allows, waiting for
@@ -97,11 +109,8 @@ impl Follow {
     }
 
     /// The next items, waiting until there are some; `None` when `stop` says so or weir-recv's
-    /// view is gone.
-    pub async fn next(
-        &mut self,
-        stop: &mut tokio_watch::Receiver<bool>,
-    ) -> Option<Result<Vec<Item>, SpoolError>> {
+    /// view is gone. A read that fails is logged and tried again after [`READ_RETRY`].
+    pub async fn next(&mut self, stop: &mut tokio_watch::Receiver<bool>) -> Option<Vec<Item>> {
         loop {
             if *stop.borrow() {
                 return None;
@@ -146,12 +155,17 @@ impl Follow {
                 self.position = cursor.position();
                 self.cursor = Some(cursor);
                 if let Err(error) = result {
-                    return Some(Err(error));
+                    tracing::error!(channel = %self.view.name, %error, "spool read failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(READ_RETRY) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
                 }
                 // Only a read that returned something is progress: an emptied directory must
                 // not spin.
                 if !items.is_empty() {
-                    return Some(Ok(items));
+                    return Some(items);
                 }
             }
             tokio::select! {

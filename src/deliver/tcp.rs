@@ -53,15 +53,7 @@ pub async fn run(
     let mut streams: BTreeMap<u32, Open> = BTreeMap::new();
     // The `Open` the sink was connecting for when it was told to stop: resume there.
     let mut stopped_at = None;
-    'follow: while let Some(read) = follow.next(&mut stop).await {
-        let items = match read {
-            Ok(items) => items,
-            Err(error) => {
-                tracing::error!(sink = %name, %error, "spool read failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+    'follow: while let Some(items) = follow.next(&mut stop).await {
         for item in items {
             match item {
                 Item::Record(record) => {
@@ -151,12 +143,7 @@ async fn carry(
                 return true;
             };
             match open.conn.write_all(&record.payload).await {
-                Ok(()) => {
-                    counters.messages.fetch_add(1, Ordering::Relaxed);
-                    counters
-                        .bytes
-                        .fetch_add(record.payload.len() as u64, Ordering::Relaxed);
-                }
+                Ok(()) => counters.wrote(record.payload.len()),
                 Err(error) => {
                     counters.drop_unreachable.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(sink = %name, stream, %error, "write to consumer failed; stream reset, the rest of it skipped");

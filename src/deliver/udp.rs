@@ -29,25 +29,14 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failing = false;
-    while let Some(read) = follow.next(&mut stop).await {
-        let items = match read {
-            Ok(items) => items,
-            Err(error) => {
-                tracing::error!(sink = %name, %error, "spool read failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+    while let Some(items) = follow.next(&mut stop).await {
         for item in items {
             match item {
                 Item::Record(record) if record.kind == RecordKind::Data => {
                     match socket.send_to(&record.payload, addr).await {
                         Ok(_) => {
                             failing = false;
-                            counters.messages.fetch_add(1, Ordering::Relaxed);
-                            counters
-                                .bytes
-                                .fetch_add(record.payload.len() as u64, Ordering::Relaxed);
+                            counters.wrote(record.payload.len());
                         }
                         Err(error) => {
                             counters.drop_unreachable.fetch_add(1, Ordering::Relaxed);

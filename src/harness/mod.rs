@@ -16,6 +16,24 @@ pub mod process;
 pub mod relay;
 pub mod setup;
 
+/// SHA-256 (hex) of the first `len` bytes of the [`Pattern`] of `seed`: what a stream sent with
+/// that seed must hash to when exactly `len` bytes of it arrived.
+pub fn pattern_prefix_sha256(seed: u64, len: u64) -> String {
+    let mut pattern = Pattern::new(seed);
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if let Some(chunk) = buf.get_mut(..n) {
+            pattern.fill(chunk);
+            hash.update(chunk);
+        }
+        left -= n as u64;
+    }
+    hex(hash.finish().as_ref())
+}
+
 /// Hex of a SHA-256 digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
