@@ -2,8 +2,8 @@
 //! the protocol [`Receiver`], and hands what comes out to the spool without waiting. Everything
 //! that leaves the IT host is read from the spool by the delivery process (`weir-deliver`).
 //!
-//! It runs on its own OS thread so a busy consumer-side runtime never delays reading the
-//! link (whose kernel buffer is the only slack a one-way link has). It never writes to the
+//! It runs on its own OS thread so neither the metrics server nor the spool writer ever delays
+//! reading the link (whose kernel buffer is the only slack a one-way link has). It never writes to the
 //! link. Drops are counted by the receiver; every few seconds the thread logs the drop
 //! counters that moved, by reason, so nothing is lost without a log line and a flood of bad
 //! datagrams cannot flood the log.

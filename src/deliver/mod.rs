@@ -103,11 +103,6 @@ impl Follow {
         self.known.then_some(self.position)
     }
 
-    /// The channel's status as last published.
-    pub fn status(&self) -> crate::spool::LogStatus {
-        *self.view.status.borrow()
-    }
-
     /// The next items, waiting until there are some; `None` when `stop` says so or weir-recv's
     /// view is gone. A read that fails is logged and tried again after [`READ_RETRY`].
     pub async fn next(&mut self, stop: &mut tokio_watch::Receiver<bool>) -> Option<Vec<Item>> {

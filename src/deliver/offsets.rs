@@ -126,53 +126,86 @@ impl SinkOffset {
     /// Stores `offset` if it moved and the last save is [`SAVE_EVERY`] old (`now`), or always
     /// with `force` (when the sink stops).
     pub fn save(&mut self, offset: u64, now: Instant, force: bool) -> Result<(), OffsetError> {
-        if self.saved == Some(offset) {
+        if self.due(offset, now, force) {
+            replace(&self.path, &self.render(offset))?;
+            self.mark(offset, now);
+        }
+        Ok(())
+    }
+
+    /// [`SinkOffset::save`] for a sink on the async runtime: the write and its fsyncs run on a
+    /// blocking thread, so a slow disk never stalls the runtime's workers (and with them the
+    /// consumer sessions and the other sinks).
+    pub async fn store(&mut self, offset: u64, now: Instant, force: bool) -> Result<(), OffsetError> {
+        if !self.due(offset, now, force) {
             return Ok(());
         }
-        if !force
-            && self
-                .saved_at
-                .is_some_and(|at| now.duration_since(at) < SAVE_EVERY)
-        {
-            return Ok(());
-        }
-        let text = format!(
+        let (path, text) = (self.path.clone(), self.render(offset));
+        tokio::task::spawn_blocking(move || replace(&path, &text))
+            .await
+            .map_err(|error| OffsetError::Io {
+                path: self.path.clone(),
+                op: "store (the blocking task ended)",
+                source: io::Error::other(error),
+            })??;
+        self.mark(offset, now);
+        Ok(())
+    }
+
+    fn due(&self, offset: u64, now: Instant, force: bool) -> bool {
+        self.saved != Some(offset)
+            && (force
+                || self
+                    .saved_at
+                    .is_none_or(|at| now.duration_since(at) >= SAVE_EVERY))
+    }
+
+    fn mark(&mut self, offset: u64, now: Instant) {
+        self.saved = Some(offset);
+        self.saved_at = Some(now);
+    }
+
+    fn render(&self, offset: u64) -> String {
+        format!(
             "# weir-deliver: where this sink resumes in the spool. Delete this file to restart \
              the sink at the spool's end.\nchannel = \"{}\"\nsink = \"{}\"\noffset = {offset}\n\
              check = \"{}\"\n",
             self.channel,
             self.sink,
             check(&self.channel, &self.sink, offset)
-        );
-        let tmp = self.path.with_extension("offset.tmp");
-        let io = |op, source| OffsetError::Io {
-            path: tmp.clone(),
-            op,
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io("create", e))?;
-        file.write_all(text.as_bytes()).map_err(|e| io("write", e))?;
-        file.sync_data().map_err(|e| io("fsync", e))?;
-        fs::rename(&tmp, &self.path).map_err(|source| OffsetError::Io {
-            path: self.path.clone(),
-            op: "rename into place",
-            source,
-        })?;
-        if let Some(dir) = self.path.parent() {
-            if let Ok(dir) = File::open(dir) {
-                let _ = dir.sync_all();
-            }
-        }
-        self.saved = Some(offset);
-        self.saved_at = Some(now);
-        Ok(())
+        )
     }
+}
+
+/// Replaces `path` with `text` atomically: a temporary file, fsync, rename, fsync of the
+/// directory.
+fn replace(path: &Path, text: &str) -> Result<(), OffsetError> {
+    let tmp = path.with_extension("offset.tmp");
+    let io = |op, source| OffsetError::Io {
+        path: tmp.clone(),
+        op,
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io("create", e))?;
+    file.write_all(text.as_bytes()).map_err(|e| io("write", e))?;
+    file.sync_data().map_err(|e| io("fsync", e))?;
+    fs::rename(&tmp, path).map_err(|source| OffsetError::Io {
+        path: path.to_path_buf(),
+        op: "rename into place",
+        source,
+    })?;
+    if let Some(dir) = path.parent() {
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
 }
 
 fn parse(path: &Path, text: &str, channel: &str, sink: &str) -> Result<u64, OffsetError> {

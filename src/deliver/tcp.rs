@@ -64,7 +64,9 @@ pub async fn run(
                     }
                 }
                 Item::Gap { from, to, reason } => {
-                    counters.gap_records.fetch_add(to - from, Ordering::Relaxed);
+                    counters
+                        .gap_records
+                        .fetch_add(to.saturating_sub(from), Ordering::Relaxed);
                     tracing::warn!(
                         sink = %name, from, to, ?reason, open_streams = streams.len(),
                         "spool records unreadable for this sink (gap): its open streams are reset"
@@ -75,10 +77,10 @@ pub async fn run(
                 }
             }
         }
-        save(&name, &follow, &streams, None, &mut offset, &counters, false);
+        save(&name, &follow, &streams, None, &mut offset, &counters, false).await;
     }
     // Stopping: nothing open is complete. Resume each from its start next time.
-    save(&name, &follow, &streams, stopped_at, &mut offset, &counters, true);
+    save(&name, &follow, &streams, stopped_at, &mut offset, &counters, true).await;
     for (stream, open) in streams {
         tracing::info!(sink = %name, stream, "stopping: stream reset toward the consumer");
         reset(open.conn, &counters);
@@ -87,7 +89,7 @@ pub async fn run(
 
 /// Stores the offset to resume from: the `Open` of the oldest stream still open (or of the one
 /// being connected when the sink stopped, `stopped_at`), or the position when none is.
-fn save(
+async fn save(
     name: &str,
     follow: &Follow,
     streams: &BTreeMap<u32, Open>,
@@ -106,7 +108,7 @@ fn save(
         .chain(stopped_at)
         .min()
         .unwrap_or(position);
-    if let Err(error) = offset.save(resume, Instant::now(), force) {
+    if let Err(error) = offset.store(resume, Instant::now(), force).await {
         tracing::error!(sink = %name, %error, "cannot store the sink's offset");
     }
 }

@@ -53,22 +53,24 @@ pub async fn run(
                     }
                 }
                 Item::Gap { from, to, reason } => {
-                    counters.gap_records.fetch_add(to - from, Ordering::Relaxed);
+                    counters
+                        .gap_records
+                        .fetch_add(to.saturating_sub(from), Ordering::Relaxed);
                     tracing::warn!(sink = %name, from, to, ?reason, "spool records unreadable for this sink (gap)");
                 }
             }
         }
-        save(&name, &follow, &mut offset, &counters, false);
+        save(&name, &follow, &mut offset, &counters, false).await;
     }
-    save(&name, &follow, &mut offset, &counters, true);
+    save(&name, &follow, &mut offset, &counters, true).await;
 }
 
-fn save(name: &str, follow: &Follow, offset: &mut SinkOffset, counters: &SinkCounters, force: bool) {
+async fn save(name: &str, follow: &Follow, offset: &mut SinkOffset, counters: &SinkCounters, force: bool) {
     let Some(position) = follow.position() else {
         return;
     };
     counters.position.store(position, Ordering::Relaxed);
-    if let Err(error) = offset.save(position, Instant::now(), force) {
+    if let Err(error) = offset.store(position, Instant::now(), force).await {
         tracing::error!(sink = %name, %error, "cannot store the sink's offset");
     }
 }

@@ -11,7 +11,7 @@
 //!   Nothing restarts from offset 0.
 //! - The counters of the view are weir-recv's, as last published.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,20 +118,20 @@ fn run(inotify: Inotify, mut watched: Vec<Watched>, changed: watch::Sender<u64>,
             matches!(poll(&mut fds, PollTimeout::from(poll_ms)), Ok(n) if n > 0)
         };
         // Which watches fired; a rescan (timeout) reads them all.
-        let mut fired: HashMap<WatchDescriptor, bool> = HashMap::new();
+        let mut fired: HashSet<WatchDescriptor> = HashSet::new();
         if woke {
             while let Ok(events) = inotify.read_events() {
                 if events.is_empty() {
                     break;
                 }
                 for event in events {
-                    fired.insert(event.wd, true);
+                    fired.insert(event.wd);
                 }
             }
         }
         let mut any = false;
         for w in &mut watched {
-            let due = !woke || w.watch.is_none() || w.watch.is_some_and(|wd| fired.contains_key(&wd));
+            let due = !woke || w.watch.is_none() || w.watch.is_some_and(|wd| fired.contains(&wd));
             if due {
                 any |= refresh(&inotify, w);
             }

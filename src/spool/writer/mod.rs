@@ -126,20 +126,16 @@ pub fn start(
             );
         }
         // Published at once: weir-deliver learns where the spool ends before anything new.
-        let mut published = StatusWriter::create(&channel_dir).map_err(|source| SpoolError::Io {
-            path: channel_dir.join(published::STATUS_FILE),
-            op: "create",
-            source,
-        })?;
+        let status_error = |op| {
+            let path = channel_dir.join(published::STATUS_FILE);
+            move |source| SpoolError::Io { path, op, source }
+        };
+        let mut published = StatusWriter::create(&channel_dir).map_err(status_error("create"))?;
         let first = published::Published {
             status,
             counters: published::PublishedCounters::default(),
         };
-        published.write(&first).map_err(|source| SpoolError::Io {
-            path: channel_dir.join(published::STATUS_FILE),
-            op: "write",
-            source,
-        })?;
+        published.write(&first).map_err(status_error("write"))?;
         let (tx, rx) = watch::channel(status);
         let counters = Arc::new(SpoolCounters::default());
         feed_counters.insert(*id, counters.clone());
